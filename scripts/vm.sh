@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Runs a command as root in the test kernel, under virtme-ng and QEMU.
+#
+#   scripts/vm.sh KDIR OUTDIR TIMEOUT COMMAND...
+#
+# The guest sees the host's root read-only over 9p (with tmpfs overlays on
+# /tmp, /etc, /var and friends) and OUTDIR read-write.  The console (kernel
+# messages included) goes to stdout and to OUTDIR/console.log.  The exit
+# status is the command's; 124 if the VM did not finish within TIMEOUT
+# seconds.
+#
+# KVM is used when it works here and TCG otherwise: detected, not assumed.
+# RL_ACCEL=kvm|tcg overrides the detection.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/env.sh"
+
+kdir=$1 out=$2 limit=$3
+shift 3
+mkdir -p "$out"
+
+vng_base=(vng --run "$kdir" --force-9p --cpus 2 --memory 2G)
+
+# Some hosts expose a /dev/kvm that cannot boot normal guests (a PVM
+# hypervisor: QEMU aborts on `-cpu host`, other models hang early).  Try a
+# short boot before trusting it, and remember the answer for this kernel.
+detect_accel() {
+	local memo
+	memo="$RL_CACHE/accel-$(basename "$kdir")"
+	if [ -e "$memo" ]; then
+		cat "$memo"
+		return
+	fi
+	local accel=tcg
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ] && [ ! -d /sys/module/kvm_pvm ]; then
+		if timeout 60 "${vng_base[@]}" --exec true </dev/null >/dev/null 2>&1; then
+			accel=kvm
+		fi
+	fi
+	echo "$accel" >"$memo"
+	echo "$accel"
+}
+
+accel=${RL_ACCEL:-$(detect_accel)}
+extra=()
+[ "$accel" = tcg ] && extra+=(--disable-kvm)
+echo "refledger: booting $(basename "$kdir") with $accel" >&2
+
+# QEMU truncates a stdout that is redirected to a file, so the console goes
+# through tee.  vng can hang silently when a boot fails, hence the timeout.
+set +e
+timeout --kill-after=10 "$limit" "${vng_base[@]}" "${extra[@]}" --verbose \
+	--rwdir="$out" --exec "$*" </dev/null 2>&1 | tee "$out/console.log"
+rc=${PIPESTATUS[0]}
+set -e
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+	echo "refledger: the VM did not finish within ${limit}s" >&2
+	rc=124
+fi
+exit "$rc"

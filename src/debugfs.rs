@@ -1,0 +1,270 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A debugfs directory of read-only seq_file files, plus write handlers.
+//!
+//! 6.12's `kernel` crate has no debugfs or seq_file abstraction, so this is a
+//! small one: a [`Dir`] owns a directory and the files in it and removes them
+//! all when dropped.  Each file shows an object implementing [`Show`] (and,
+//! for a control file, [`Store`]).  One `file_operations` table serves every
+//! file; the file's entry in the directory says which object to show.
+
+use crate::bindings;
+use core::{ffi::c_void, fmt};
+use kernel::{
+    error::from_err_ptr, ffi, prelude::*, str::CStr, types::Opaque, uaccess::UserSlice, ThisModule,
+};
+
+/// The largest write a control file accepts, in bytes.
+pub const MAX_WRITE: usize = 256;
+
+/// An open seq_file, to print into from [`Show::show`].
+pub struct SeqFile(*mut kernel::bindings::seq_file);
+
+impl SeqFile {
+    /// Appends formatted text.  Output that does not fit is retried by the
+    /// seq_file core with a larger buffer.
+    pub fn print(&self, args: fmt::Arguments<'_>) {
+        // SAFETY: `self.0` is the seq_file passed to the show callback that
+        // created this `SeqFile`.  `%pA` takes a `fmt::Arguments` pointer.
+        unsafe {
+            kernel::bindings::seq_printf(
+                self.0,
+                c"%pA".as_ptr(),
+                &args as *const fmt::Arguments<'_> as *const c_void,
+            )
+        };
+    }
+
+    /// Appends `addr` as `symbol+offset/size` (the `%pS` format).
+    pub fn symbol(&self, addr: usize) {
+        // SAFETY: As in `print`; `%pS` takes any address and only looks it up
+        // in kallsyms.
+        unsafe { kernel::bindings::seq_printf(self.0, c"%pS".as_ptr(), addr as *const c_void) };
+    }
+
+    /// Appends `ptr` as a hashed id (the `%p` format): stable for one boot,
+    /// never the raw address.
+    pub fn hashed(&self, ptr: usize) {
+        // SAFETY: As in `print`; `%p` only hashes the value.
+        unsafe { kernel::bindings::seq_printf(self.0, c"%p".as_ptr(), ptr as *const c_void) };
+    }
+}
+
+/// Prints into a [`SeqFile`] with `format!` syntax.
+macro_rules! seq_print {
+    ($m:expr, $($arg:tt)*) => {
+        $m.print(format_args!($($arg)*))
+    };
+}
+pub(crate) use seq_print;
+
+/// An object whose state a debugfs file shows.
+pub trait Show: Sync {
+    /// Prints the whole file.
+    fn show(&self, m: &SeqFile) -> Result;
+}
+
+/// An object that a debugfs file also accepts writes for.
+pub trait Store: Show {
+    /// Handles one write of at most [`MAX_WRITE`] bytes.  An error is returned
+    /// to the writer and must leave the object unchanged.
+    fn store(&self, input: &[u8]) -> Result;
+}
+
+/// What a file's inode points to: the object and how to show and store it.
+struct Entry {
+    data: *const c_void,
+    show: unsafe fn(*const c_void, &SeqFile) -> Result,
+    store: Option<unsafe fn(*const c_void, &[u8]) -> Result>,
+}
+
+/// # Safety
+///
+/// `data` must point to a live `T`.
+unsafe fn show_erased<T: Show>(data: *const c_void, m: &SeqFile) -> Result {
+    // SAFETY: Per the safety contract.
+    unsafe { &*data.cast::<T>() }.show(m)
+}
+
+/// # Safety
+///
+/// `data` must point to a live `T`.
+unsafe fn store_erased<T: Store>(data: *const c_void, input: &[u8]) -> Result {
+    // SAFETY: Per the safety contract.
+    unsafe { &*data.cast::<T>() }.store(input)
+}
+
+/// A debugfs directory and its files, all removed on drop.
+///
+/// # Invariants
+///
+/// `dentry` is a directory created by `debugfs_create_dir`.  Each file in it
+/// was created with `fops` and an entry of `entries` as its private data; both
+/// live in boxes that outlive the directory.
+pub struct Dir {
+    dentry: *mut kernel::bindings::dentry,
+    fops: Pin<KBox<Opaque<kernel::bindings::file_operations>>>,
+    entries: KVec<KBox<Entry>>,
+}
+
+impl Dir {
+    /// Creates `/sys/kernel/debug/<name>/`, readable by root only.
+    pub fn new(name: &CStr, module: &'static ThisModule) -> Result<Self> {
+        let fops = KBox::pin_init(
+            Opaque::ffi_init(|p: *mut kernel::bindings::file_operations| {
+                // SAFETY: `p` is valid for writes; a zeroed `file_operations`
+                // is valid (all members are optional) and we fill in the ones
+                // we use.  The owner makes the VFS pin this module while one of
+                // our files is open.
+                unsafe {
+                    core::ptr::write_bytes(p, 0, 1);
+                    (*p).owner = module.as_ptr();
+                    (*p).open = Some(open_trampoline);
+                    (*p).read = Some(kernel::bindings::seq_read);
+                    (*p).llseek = Some(kernel::bindings::seq_lseek);
+                    (*p).release = Some(kernel::bindings::single_release);
+                    (*p).write = Some(write_trampoline);
+                }
+            }),
+            GFP_KERNEL,
+        )?;
+        // SAFETY: `name` is a valid C string; a NULL parent means the debugfs
+        // root.
+        let dentry =
+            from_err_ptr(unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), ptr::null_mut()) })?;
+        // INVARIANT: `dentry` is the directory just created; no files yet.
+        Ok(Self {
+            dentry,
+            fops,
+            entries: KVec::new(),
+        })
+    }
+
+    /// Adds a read-only file `name` (mode 0400) that shows `data`.
+    ///
+    /// # Safety
+    ///
+    /// `data` must stay valid until this `Dir` is dropped.
+    pub unsafe fn add<T: Show>(&mut self, name: &CStr, data: &T) -> Result {
+        let entry = Entry {
+            data: (data as *const T).cast(),
+            show: show_erased::<T>,
+            store: None,
+        };
+        self.create(name, 0o400, entry)
+    }
+
+    /// Adds a read-write file `name` (mode 0600) that shows `data` and passes
+    /// writes to it.
+    ///
+    /// # Safety
+    ///
+    /// `data` must stay valid until this `Dir` is dropped.
+    pub unsafe fn add_rw<T: Store>(&mut self, name: &CStr, data: &T) -> Result {
+        let entry = Entry {
+            data: (data as *const T).cast(),
+            show: show_erased::<T>,
+            store: Some(store_erased::<T>),
+        };
+        self.create(name, 0o600, entry)
+    }
+
+    fn create(&mut self, name: &CStr, mode: u16, entry: Entry) -> Result {
+        let entry = KBox::new(entry, GFP_KERNEL)?;
+        let private = (&*entry as *const Entry).cast_mut().cast::<c_void>();
+        self.entries.push(entry, GFP_KERNEL)?;
+        // SAFETY: `self.dentry` is our directory (type invariants); `fops` and
+        // the entry are boxed and live until after the directory is removed.
+        let file = unsafe {
+            bindings::debugfs_create_file(
+                name.as_char_ptr(),
+                mode,
+                self.dentry,
+                private,
+                self.fops.get(),
+            )
+        };
+        from_err_ptr(file)?;
+        Ok(())
+    }
+}
+
+use core::ptr;
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        // SAFETY: `self.dentry` is our directory.  `debugfs_remove` removes it
+        // and its files and waits for file operations in flight to finish, so
+        // none touches `fops` or an entry after this.
+        unsafe { bindings::debugfs_remove(self.dentry) };
+    }
+}
+
+// SAFETY: The raw pointers are only used to create and remove debugfs
+// entries, which any thread may do; the shown objects are `Sync`.
+unsafe impl Send for Dir {}
+// SAFETY: `&Dir` gives no access to anything.
+unsafe impl Sync for Dir {}
+
+/// # Safety
+///
+/// Called by the VFS to open one of our files, whose inode's private data is
+/// an `Entry` (see [`Dir::create`]).
+unsafe extern "C" fn open_trampoline(
+    inode: *mut kernel::bindings::inode,
+    file: *mut kernel::bindings::file,
+) -> ffi::c_int {
+    // SAFETY: `inode` and `file` are valid; `single_open` stores the entry as
+    // the seq_file's private data for `show_trampoline`.
+    unsafe { kernel::bindings::single_open(file, Some(show_trampoline), (*inode).i_private) }
+}
+
+/// # Safety
+///
+/// Called by the seq_file core for a file opened by `open_trampoline`.
+unsafe extern "C" fn show_trampoline(
+    m: *mut kernel::bindings::seq_file,
+    _v: *mut c_void,
+) -> ffi::c_int {
+    // SAFETY: `m->private` is the `Entry` given to `single_open`; debugfs
+    // keeps it alive while a file operation runs.
+    let entry = unsafe { &*(*m).private.cast::<Entry>() };
+    // SAFETY: `entry.data` points to the `T` that `entry.show` was made for.
+    match unsafe { (entry.show)(entry.data, &SeqFile(m)) } {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// # Safety
+///
+/// Called by the VFS for a write to a file opened by `open_trampoline`.
+unsafe extern "C" fn write_trampoline(
+    file: *mut kernel::bindings::file,
+    buf: *const ffi::c_char,
+    len: usize,
+    _pos: *mut kernel::bindings::loff_t,
+) -> isize {
+    // SAFETY: A file opened by `single_open` has its seq_file as private data,
+    // whose private data is our `Entry`.
+    let entry = unsafe {
+        let m = (*file).private_data.cast::<kernel::bindings::seq_file>();
+        &*(*m).private.cast::<Entry>()
+    };
+    let Some(store) = entry.store else {
+        return EPERM.to_errno() as isize;
+    };
+    if len > MAX_WRITE {
+        return EINVAL.to_errno() as isize;
+    }
+    let mut input = [0u8; MAX_WRITE];
+    let reader = UserSlice::new(buf as usize, len).reader();
+    if let Err(e) = reader.read_slice(&mut input[..len]) {
+        return e.to_errno() as isize;
+    }
+    // SAFETY: `entry.data` points to the `T` that `store` was made for.
+    match unsafe { store(entry.data, &input[..len]) } {
+        Ok(()) => len as isize,
+        Err(e) => e.to_errno() as isize,
+    }
+}

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Kprobes and kretprobes on kernel functions named by symbol.
+//!
+//! A [`Probe`] owns the C `struct kretprobe` (whose first member is the
+//! `struct kprobe` that a plain kprobe uses), a hit counter and the outcome of
+//! its last registration.  It is armed with [`Probe::arm`], disarmed with
+//! [`Probe::disarm`], and disarmed on drop, so a probe can never outlive the
+//! handler it points to.
+//!
+//! Handlers run in the probed function's context, often atomic: they must not
+//! sleep, take a mutex or allocate with `GFP_KERNEL`.
+
+use crate::bindings;
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use kernel::{container_of, error::to_result, ffi, prelude::*, str::CString, types::Opaque};
+
+/// Scratch space a kretprobe's entry handler fills for its return handler.
+pub type ProbeData = [usize; 4];
+
+/// What a probe calls when it fires.
+#[derive(Clone, Copy)]
+pub enum Handler {
+    /// A kprobe: the function runs before the probed function's first
+    /// instruction.
+    Entry(fn(&Regs)),
+    /// A kretprobe.  `entry` runs when the function is entered and returns
+    /// whether `exit` should run when it returns (false drops the instance).
+    Return {
+        /// Called on entry, with the function's arguments in `Regs`.
+        entry: fn(&Regs, &mut ProbeData) -> bool,
+        /// Called on return, with the return value in `Regs`.
+        exit: fn(&Regs, &ProbeData),
+    },
+}
+
+/// The registers of a probed function, as a kprobe handler sees them.
+pub struct Regs(*mut bindings::pt_regs);
+
+impl Regs {
+    /// The `n`-th argument (from 0) of the probed function, valid on entry.
+    pub fn arg(&self, n: u32) -> usize {
+        // SAFETY: `self.0` is the `pt_regs` the kprobe core passed to the
+        // handler that built this `Regs`, valid for the handler's duration.
+        unsafe { bindings::rl_regs_get_kernel_argument(self.0, n) as usize }
+    }
+
+    /// The probed function's return value, valid in a return handler.
+    pub fn return_value(&self) -> usize {
+        // SAFETY: As in `arg`.
+        unsafe { bindings::rl_regs_return_value(self.0) as usize }
+    }
+}
+
+const STATE_IDLE: i32 = 0;
+const STATE_BUSY: i32 = 1;
+const STATE_ARMED: i32 = 2;
+
+/// A kprobe or kretprobe on one kernel function.
+///
+/// # Invariants
+///
+/// While `state` is `STATE_ARMED`, `raw` is registered with the kprobe core
+/// (as a kprobe for [`Handler::Entry`], as a kretprobe otherwise) and its
+/// handlers are this module's trampolines, which find the `Probe` again with
+/// `container_of!`.  Only the thread that moved `state` to `STATE_BUSY`
+/// touches `raw`'s fields.
+#[pin_data(PinnedDrop)]
+pub struct Probe {
+    #[pin]
+    raw: Opaque<bindings::kretprobe>,
+    symbol: CString,
+    role: &'static str,
+    handler: Handler,
+    hits: AtomicU64,
+    /// `STATE_IDLE`, `STATE_BUSY` (being armed or disarmed), `STATE_ARMED`.
+    state: AtomicI32,
+    /// The errno of the last failed registration, or 0.
+    error: AtomicI32,
+}
+
+impl Probe {
+    /// Creates an unarmed probe on `symbol`, playing `role` in refledger.
+    pub fn new(symbol: CString, role: &'static str, handler: Handler) -> impl PinInit<Self> {
+        pin_init!(Self {
+            // SAFETY: `struct kretprobe` is plain C data (integers, pointers
+            // and nested structs of them), for which all zeroes is valid and is
+            // the state `register_kprobe`/`register_kretprobe` expect.
+            raw <- Opaque::ffi_init(|p: *mut bindings::kretprobe| unsafe {
+                core::ptr::write_bytes(p, 0, 1)
+            }),
+            symbol,
+            role,
+            handler,
+            hits: AtomicU64::new(0),
+            state: AtomicI32::new(STATE_IDLE),
+            error: AtomicI32::new(0),
+        })
+    }
+
+    /// The symbol this probe is placed on.
+    pub fn symbol(&self) -> &CStr {
+        &self.symbol
+    }
+
+    /// The role this probe plays, as shown in the `probes` file.
+    pub fn role(&self) -> &'static str {
+        self.role
+    }
+
+    /// `"kprobe"` or `"kretprobe"`.
+    pub fn kind(&self) -> &'static str {
+        match self.handler {
+            Handler::Entry(_) => "kprobe",
+            Handler::Return { .. } => "kretprobe",
+        }
+    }
+
+    /// How many times the probed function was entered while armed.
+    pub fn hits(&self) -> u64 {
+        self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Whether the probe is armed now.
+    pub fn armed(&self) -> bool {
+        self.state.load(Ordering::Acquire) == STATE_ARMED
+    }
+
+    /// The error of the last failed [`Probe::arm`], if the probe is unarmed
+    /// because of one.
+    pub fn error(&self) -> Option<Error> {
+        match self.error.load(Ordering::Relaxed) {
+            0 => None,
+            e => Some(Error::from_errno(e)),
+        }
+    }
+
+    /// Hits the kprobe core could not deliver: the probe fired while another
+    /// kprobe handler was running on the CPU, or (kretprobes) more instances
+    /// were live than it had room for.
+    pub fn missed(&self) -> u64 {
+        let raw = self.raw.get();
+        // SAFETY: `raw` is valid; the counters are plain words the kprobe core
+        // updates in place, and a racy read of them is only a stale count.
+        let (kp, rp) = unsafe {
+            (
+                core::ptr::read_volatile(&raw const (*raw).kp.nmissed),
+                core::ptr::read_volatile(&raw const (*raw).nmissed),
+            )
+        };
+        kp as u64 + rp as u64
+    }
+
+    /// Registers the probe.  Does nothing and returns `Ok` if it is armed
+    /// already.  On failure the probe stays unarmed and remembers the error
+    /// for the `probes` file.  Must be called from process context: it sleeps.
+    pub fn arm(self: Pin<&Self>) -> Result {
+        if self
+            .state
+            .compare_exchange(STATE_IDLE, STATE_BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return if self.armed() { Ok(()) } else { Err(EBUSY) };
+        }
+        let raw = self.raw.get();
+        // SAFETY: We own `raw` exclusively while `state` is `STATE_BUSY` (see
+        // the type invariants); it is unregistered, so the kprobe core does not
+        // touch it.  A previous registration may have left fields set, so it
+        // is cleared first, as the core requires.  `self.symbol` outlives the
+        // registration because `Drop` unregisters first.
+        let ret = unsafe {
+            core::ptr::write_bytes(raw, 0, 1);
+            (*raw).kp.symbol_name = self.symbol.as_char_ptr();
+            match self.handler {
+                Handler::Entry(_) => {
+                    (*raw).kp.pre_handler = Some(pre_trampoline);
+                    bindings::register_kprobe(&raw mut (*raw).kp)
+                }
+                Handler::Return { .. } => {
+                    (*raw).entry_handler = Some(entry_trampoline);
+                    (*raw).handler = Some(exit_trampoline);
+                    (*raw).data_size = core::mem::size_of::<ProbeData>() as _;
+                    // 0 lets the core choose: max(10, 2 * number of CPUs).
+                    (*raw).maxactive = 0;
+                    bindings::register_kretprobe(raw)
+                }
+            }
+        };
+        let res = to_result(ret);
+        match res {
+            Ok(()) => {
+                self.error.store(0, Ordering::Relaxed);
+                // INVARIANT: `raw` was registered just above.
+                self.state.store(STATE_ARMED, Ordering::Release);
+            }
+            Err(e) => {
+                self.error.store(e.to_errno(), Ordering::Relaxed);
+                self.state.store(STATE_IDLE, Ordering::Release);
+            }
+        }
+        res
+    }
+
+    /// Unregisters the probe if it is armed.  On return no handler of this
+    /// probe is running or will run.  Must be called from process context.
+    pub fn disarm(&self) {
+        if self
+            .state
+            .compare_exchange(STATE_ARMED, STATE_BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return;
+        }
+        let raw = self.raw.get();
+        // SAFETY: `state` was `STATE_ARMED`, so `raw` is registered as the
+        // kind its handler says (type invariants), and we now own it.  The
+        // unregister functions wait for running handlers to finish.
+        unsafe {
+            match self.handler {
+                Handler::Entry(_) => bindings::unregister_kprobe(&raw mut (*raw).kp),
+                Handler::Return { .. } => bindings::unregister_kretprobe(raw),
+            }
+        }
+        self.state.store(STATE_IDLE, Ordering::Release);
+    }
+
+    /// Finds the `Probe` that embeds `kp`.
+    ///
+    /// # Safety
+    ///
+    /// `kp` must be the `kp` member of the `raw` field of a live `Probe`.
+    unsafe fn from_kprobe<'a>(kp: *mut bindings::kprobe) -> &'a Probe {
+        // SAFETY: `kp` is the first member of a `kretprobe`, which is wrapped
+        // in a transparent `Opaque` in `Probe::raw`, per the safety contract.
+        unsafe {
+            let rp = container_of!(kp, bindings::kretprobe, kp);
+            &*container_of!(rp.cast::<Opaque<bindings::kretprobe>>(), Probe, raw)
+        }
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Probe {
+    fn drop(self: Pin<&mut Self>) {
+        self.disarm();
+    }
+}
+
+/// # Safety
+///
+/// Called by the kprobe core with a `kp` registered by [`Probe::arm`] and the
+/// registers of the probed function.
+unsafe extern "C" fn pre_trampoline(
+    kp: *mut bindings::kprobe,
+    regs: *mut bindings::pt_regs,
+) -> ffi::c_int {
+    // SAFETY: Only `Probe::arm` registers kprobes with this handler.
+    let probe = unsafe { Probe::from_kprobe(kp) };
+    probe.hits.fetch_add(1, Ordering::Relaxed);
+    if let Handler::Entry(f) = probe.handler {
+        f(&Regs(regs));
+    }
+    // 0: let the probed instruction run as usual.
+    0
+}
+
+/// Finds the probe and scratch data of a kretprobe instance.
+///
+/// # Safety
+///
+/// `ri` must be an instance of a kretprobe registered by [`Probe::arm`],
+/// passed to one of its handlers, which are still running.
+unsafe fn instance<'a>(ri: *mut bindings::kretprobe_instance) -> (&'a Probe, *mut ProbeData) {
+    // SAFETY: Per the safety contract, `ri` belongs to a kretprobe embedded in
+    // a `Probe`, whose `kp` is its first member.  Its data area is
+    // `data_size == size_of::<ProbeData>()` bytes, suitably aligned by the
+    // kprobe core (it follows pointer-sized members).
+    unsafe {
+        let rp = bindings::rl_get_kretprobe(ri);
+        (
+            Probe::from_kprobe(&raw mut (*rp).kp),
+            bindings::rl_kretprobe_data(ri).cast(),
+        )
+    }
+}
+
+/// # Safety
+///
+/// Called by the kprobe core with an instance of a kretprobe registered by
+/// [`Probe::arm`] and the registers at function entry.
+unsafe extern "C" fn entry_trampoline(
+    ri: *mut bindings::kretprobe_instance,
+    regs: *mut bindings::pt_regs,
+) -> ffi::c_int {
+    // SAFETY: Per this function's safety contract.
+    let (probe, data) = unsafe { instance(ri) };
+    probe.hits.fetch_add(1, Ordering::Relaxed);
+    if let Handler::Return { entry, .. } = probe.handler {
+        // SAFETY: The instance's data area is ours until the exit handler
+        // ran; nobody else accesses it.
+        let data = unsafe { &mut *data };
+        *data = [0; 4];
+        if entry(&Regs(regs), data) {
+            return 0;
+        }
+    }
+    // Non-zero: do not arm the return handler for this call.
+    1
+}
+
+/// # Safety
+///
+/// Called by the kprobe core with an instance of a kretprobe registered by
+/// [`Probe::arm`] and the registers at function return.
+unsafe extern "C" fn exit_trampoline(
+    ri: *mut bindings::kretprobe_instance,
+    regs: *mut bindings::pt_regs,
+) -> ffi::c_int {
+    // SAFETY: Per this function's safety contract.
+    let (probe, data) = unsafe { instance(ri) };
+    if let Handler::Return { exit, .. } = probe.handler {
+        // SAFETY: The entry handler filled the data area for this instance.
+        exit(&Regs(regs), unsafe { &*data });
+    }
+    0
+}
+
+// SAFETY: The C struct in `raw` is only written by the thread that owns it
+// through `state` (see the type invariants) and by the kprobe core, which
+// does its own locking; everything else in `Probe` is atomic or immutable.
+unsafe impl Sync for Probe {}
+
+// SAFETY: Nothing in `Probe` is tied to the thread that created it.
+unsafe impl Send for Probe {}

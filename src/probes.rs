@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The probes refledger places, and the `probes` debugfs file.
+//!
+//! Each ledger asks for probes by *role* (for example "release of a
+//! superblock reference"), with a list of candidate symbols because kernels
+//! rename and split functions.  [`ProbeSet::arm_all`] arms, for each role, the
+//! first candidate that registers; the others are listed with the reason they
+//! are not armed, so a user can tell "renamed in this kernel" from "inlined"
+//! from "not loaded".
+
+use crate::{
+    debugfs::{seq_print, SeqFile, Show},
+    kprobe::{Handler, Probe},
+};
+use kernel::{fmt, prelude::*, str::CString};
+
+/// One role and the symbols that can fill it, most recent kernel first.
+pub struct Spec {
+    /// Short name of what the probe observes, shown as `role=`.
+    pub role: &'static str,
+    /// Candidate symbols, tried in order.
+    pub symbols: &'static [&'static CStr],
+    /// What to run when the probe fires.
+    pub handler: Handler,
+}
+
+/// The role of probes asked for with the `extra_probes=` parameter.
+pub const ROLE_EXTRA: &str = "extra";
+
+/// The most `extra_probes=` names accepted.
+pub const MAX_EXTRA: usize = 8;
+
+/// The longest symbol name the kernel has (`KSYM_NAME_LEN` less the NUL).
+const MAX_SYMBOL_LEN: usize = 511;
+
+fn count_only(_regs: &crate::kprobe::Regs) {}
+
+/// All of refledger's probes, armed or not.
+pub struct ProbeSet {
+    probes: KVec<Pin<KBox<Probe>>>,
+}
+
+impl ProbeSet {
+    /// Builds the probes for `specs` and for the comma-separated symbols in
+    /// `extra` (the `extra_probes=` parameter), without arming them.
+    ///
+    /// Returns `EINVAL` if `extra` is malformed: more than [`MAX_EXTRA`] names,
+    /// an empty name, a name that is too long or has a character no symbol
+    /// has.
+    pub fn new(specs: &[Spec], extra: Option<&CStr>) -> Result<Self> {
+        let mut probes = KVec::new();
+        for spec in specs {
+            for sym in spec.symbols {
+                let name = CString::try_from_fmt(fmt!("{}", sym))?;
+                probes.push(
+                    KBox::pin_init(Probe::new(name, spec.role, spec.handler), GFP_KERNEL)?,
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+        if let Some(extra) = extra {
+            let names = parse_extra(extra.as_bytes())?;
+            for name in names.iter().take_while(|n| !n.is_empty()) {
+                // The parser checked the name is ASCII.
+                let name = core::str::from_utf8(name).map_err(|_| EINVAL)?;
+                let name = CString::try_from_fmt(fmt!("{}", name))?;
+                let handler = Handler::Entry(count_only);
+                probes.push(
+                    KBox::pin_init(Probe::new(name, ROLE_EXTRA, handler), GFP_KERNEL)?,
+                    GFP_KERNEL,
+                )?;
+            }
+        }
+        Ok(Self { probes })
+    }
+
+    /// Arms, for each role, the first candidate that registers.  A role none
+    /// of whose candidates registers stays unarmed; that is reported in the
+    /// `probes` file and in one log line, and is not an error.
+    pub fn arm_all(&self) {
+        let mut i = 0;
+        while i < self.probes.len() {
+            let role = self.probes[i].role();
+            let mut armed = false;
+            while i < self.probes.len() && self.probes[i].role() == role {
+                let p = self.probes[i].as_ref();
+                // Extra probes are independent of each other: arm them all.
+                if !armed || role == ROLE_EXTRA {
+                    armed = p.arm().is_ok() || armed;
+                }
+                i += 1;
+            }
+            if !armed {
+                pr_info!("role {} has no probe armed; see the probes file\n", role);
+            }
+        }
+    }
+
+    /// The probe on `symbol`, if there is one.
+    pub fn get(&self, symbol: &str) -> Option<&Probe> {
+        self.probes
+            .iter()
+            .map(|p| &**p)
+            .find(|p| p.symbol().as_bytes() == symbol.as_bytes())
+    }
+}
+
+/// Splits `s` at commas into at most [`MAX_EXTRA`] validated names; unused
+/// slots are empty.
+fn parse_extra(s: &[u8]) -> Result<[&[u8]; MAX_EXTRA]> {
+    let mut out: [&[u8]; MAX_EXTRA] = [&[]; MAX_EXTRA];
+    if s.is_empty() {
+        return Ok(out);
+    }
+    for (i, name) in s.split(|&c| c == b',').enumerate() {
+        if i >= MAX_EXTRA {
+            pr_err!("extra_probes: more than {} names\n", MAX_EXTRA);
+            return Err(EINVAL);
+        }
+        let valid = !name.is_empty()
+            && name.len() <= MAX_SYMBOL_LEN
+            && name
+                .iter()
+                .all(|&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.');
+        if !valid {
+            pr_err!(
+                "extra_probes: '{}' is not a symbol name\n",
+                core::str::from_utf8(name).unwrap_or("(not UTF-8)")
+            );
+            return Err(EINVAL);
+        }
+        out[i] = name;
+    }
+    Ok(out)
+}
+
+/// Why a probe that failed to register is not armed, in words.
+fn reason(e: Error) -> &'static str {
+    match e.to_errno() {
+        e if e == -(kernel::bindings::ENOENT as i32) => "symbol not found (renamed, inlined, or module not loaded)",
+        e if e == -(kernel::bindings::EINVAL as i32) => "symbol cannot be probed (blacklisted or not a function entry)",
+        e if e == -(kernel::bindings::EILSEQ as i32) => "address is not an instruction boundary",
+        e if e == -(kernel::bindings::EEXIST as i32) => "already probed",
+        e if e == -(kernel::bindings::ENOMEM as i32) => "out of memory",
+        _ => "registration failed",
+    }
+}
+
+impl Show for ProbeSet {
+    fn show(&self, m: &SeqFile) -> Result {
+        for (i, p) in self.probes.iter().enumerate() {
+            seq_print!(
+                m,
+                "symbol={} role={} type={} ",
+                p.symbol(),
+                p.role(),
+                p.kind()
+            );
+            if p.armed() {
+                seq_print!(m, "state=armed");
+            } else if let Some(e) = p.error() {
+                seq_print!(
+                    m,
+                    "state=failed error={} reason=\"{}\"",
+                    e.to_errno(),
+                    reason(e)
+                );
+            } else {
+                // A candidate not tried because an earlier one filled the role.
+                let by = self.probes[..i]
+                    .iter()
+                    .find(|q| q.role() == p.role() && q.armed())
+                    .map(|q| q.symbol());
+                match by {
+                    Some(s) => seq_print!(m, "state=unused reason=\"role served by {}\"", s),
+                    None => seq_print!(m, "state=disarmed"),
+                }
+            }
+            seq_print!(m, " hits={} missed={}\n", p.hits(), p.missed());
+        }
+        Ok(())
+    }
+}
