@@ -53,12 +53,11 @@ if ! bindgen --version 2>/dev/null | grep -q " $RL_BINDGEN\$"; then
 	cargo +"$RL_RUST" install --locked --quiet bindgen-cli --version "$RL_BINDGEN"
 fi
 
-# virtme-ng in its own venv under the cache; vng is linked onto PATH.
+# virtme-ng in its own venv under the cache; scripts/env.sh puts it on PATH.
 if ! "$RL_CACHE/venv/bin/vng" --version >/dev/null 2>&1; then
 	python3 -m venv "$RL_CACHE/venv"
 	"$RL_CACHE/venv/bin/pip" install -q "virtme-ng==$RL_VNG"
 fi
-ln -sf "$RL_CACHE/venv/bin/vng" /usr/local/bin/vng
 
 touch "$stamp"
 echo "refledger: dependencies installed"

@@ -20,4 +20,8 @@
     clippy::undocumented_unsafe_blocks
 )]
 
+// Everything `kernel::bindings` has is reachable from here too, so code
+// names one bindings module.
+pub use kernel::bindings::*;
+
 include!("bindings_generated.rs");

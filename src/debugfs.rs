@@ -18,7 +18,7 @@ use kernel::{
 pub const MAX_WRITE: usize = 256;
 
 /// An open seq_file, to print into from [`Show::show`].
-pub struct SeqFile(*mut kernel::bindings::seq_file);
+pub struct SeqFile(*mut bindings::seq_file);
 
 impl SeqFile {
     /// Appends formatted text.  Output that does not fit is retried by the
@@ -27,9 +27,9 @@ impl SeqFile {
         // SAFETY: `self.0` is the seq_file passed to the show callback that
         // created this `SeqFile`.  `%pA` takes a `fmt::Arguments` pointer.
         unsafe {
-            kernel::bindings::seq_printf(
+            bindings::seq_printf(
                 self.0,
-                c"%pA".as_ptr(),
+                c"%pA".as_ptr().cast(),
                 &args as *const fmt::Arguments<'_> as *const c_void,
             )
         };
@@ -39,14 +39,14 @@ impl SeqFile {
     pub fn symbol(&self, addr: usize) {
         // SAFETY: As in `print`; `%pS` takes any address and only looks it up
         // in kallsyms.
-        unsafe { kernel::bindings::seq_printf(self.0, c"%pS".as_ptr(), addr as *const c_void) };
+        unsafe { bindings::seq_printf(self.0, c"%pS".as_ptr().cast(), addr as *const c_void) };
     }
 
     /// Appends `ptr` as a hashed id (the `%p` format): stable for one boot,
     /// never the raw address.
     pub fn hashed(&self, ptr: usize) {
         // SAFETY: As in `print`; `%p` only hashes the value.
-        unsafe { kernel::bindings::seq_printf(self.0, c"%p".as_ptr(), ptr as *const c_void) };
+        unsafe { bindings::seq_printf(self.0, c"%p".as_ptr().cast(), ptr as *const c_void) };
     }
 }
 
@@ -102,8 +102,8 @@ unsafe fn store_erased<T: Store>(data: *const c_void, input: &[u8]) -> Result {
 /// was created with `fops` and an entry of `entries` as its private data; both
 /// live in boxes that outlive the directory.
 pub struct Dir {
-    dentry: *mut kernel::bindings::dentry,
-    fops: Pin<KBox<Opaque<kernel::bindings::file_operations>>>,
+    dentry: *mut bindings::dentry,
+    fops: Pin<KBox<Opaque<bindings::file_operations>>>,
     entries: KVec<KBox<Entry>>,
 }
 
@@ -111,7 +111,7 @@ impl Dir {
     /// Creates `/sys/kernel/debug/<name>/`, readable by root only.
     pub fn new(name: &CStr, module: &'static ThisModule) -> Result<Self> {
         let fops = KBox::pin_init(
-            Opaque::ffi_init(|p: *mut kernel::bindings::file_operations| {
+            Opaque::ffi_init(|p: *mut bindings::file_operations| {
                 // SAFETY: `p` is valid for writes; a zeroed `file_operations`
                 // is valid (all members are optional) and we fill in the ones
                 // we use.  The owner makes the VFS pin this module while one of
@@ -120,9 +120,9 @@ impl Dir {
                     core::ptr::write_bytes(p, 0, 1);
                     (*p).owner = module.as_ptr();
                     (*p).open = Some(open_trampoline);
-                    (*p).read = Some(kernel::bindings::seq_read);
-                    (*p).llseek = Some(kernel::bindings::seq_lseek);
-                    (*p).release = Some(kernel::bindings::single_release);
+                    (*p).read = Some(bindings::seq_read);
+                    (*p).llseek = Some(bindings::seq_lseek);
+                    (*p).release = Some(bindings::single_release);
                     (*p).write = Some(write_trampoline);
                 }
             }),
@@ -211,19 +211,19 @@ unsafe impl Sync for Dir {}
 /// Called by the VFS to open one of our files, whose inode's private data is
 /// an `Entry` (see [`Dir::create`]).
 unsafe extern "C" fn open_trampoline(
-    inode: *mut kernel::bindings::inode,
-    file: *mut kernel::bindings::file,
+    inode: *mut bindings::inode,
+    file: *mut bindings::file,
 ) -> ffi::c_int {
     // SAFETY: `inode` and `file` are valid; `single_open` stores the entry as
     // the seq_file's private data for `show_trampoline`.
-    unsafe { kernel::bindings::single_open(file, Some(show_trampoline), (*inode).i_private) }
+    unsafe { bindings::single_open(file, Some(show_trampoline), (*inode).i_private) }
 }
 
 /// # Safety
 ///
 /// Called by the seq_file core for a file opened by `open_trampoline`.
 unsafe extern "C" fn show_trampoline(
-    m: *mut kernel::bindings::seq_file,
+    m: *mut bindings::seq_file,
     _v: *mut c_void,
 ) -> ffi::c_int {
     // SAFETY: `m->private` is the `Entry` given to `single_open`; debugfs
@@ -240,15 +240,15 @@ unsafe extern "C" fn show_trampoline(
 ///
 /// Called by the VFS for a write to a file opened by `open_trampoline`.
 unsafe extern "C" fn write_trampoline(
-    file: *mut kernel::bindings::file,
+    file: *mut bindings::file,
     buf: *const ffi::c_char,
     len: usize,
-    _pos: *mut kernel::bindings::loff_t,
+    _pos: *mut bindings::loff_t,
 ) -> isize {
     // SAFETY: A file opened by `single_open` has its seq_file as private data,
     // whose private data is our `Entry`.
     let entry = unsafe {
-        let m = (*file).private_data.cast::<kernel::bindings::seq_file>();
+        let m = (*file).private_data.cast::<bindings::seq_file>();
         &*(*m).private.cast::<Entry>()
     };
     let Some(store) = entry.store else {
@@ -258,7 +258,7 @@ unsafe extern "C" fn write_trampoline(
         return EINVAL.to_errno() as isize;
     }
     let mut input = [0u8; MAX_WRITE];
-    let reader = UserSlice::new(buf as usize, len).reader();
+    let mut reader = UserSlice::new(buf as usize, len).reader();
     if let Err(e) = reader.read_slice(&mut input[..len]) {
         return e.to_errno() as isize;
     }

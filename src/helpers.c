@@ -5,6 +5,10 @@
  */
 #include <linux/kprobes.h>
 #include <linux/moduleparam.h>
+#include <linux/printk.h>
+#include <linux/sched.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
 #include <linux/ptrace.h>
 
 #include "helpers.h"
@@ -37,4 +41,52 @@ struct kretprobe *rl_get_kretprobe(struct kretprobe_instance *ri)
 void *rl_kretprobe_data(struct kretprobe_instance *ri)
 {
 	return ri->data;
+}
+
+unsigned long rl_entry_return_address(struct pt_regs *regs)
+{
+	return regs_get_kernel_stack_nth(regs, 0);
+}
+
+int rl_current_pid(void)
+{
+	return task_pid_nr(current);
+}
+
+void rl_current_comm(char *buf, size_t len)
+{
+	strscpy(buf, current->comm, len);
+}
+
+u64 rl_ktime_get_ns(void)
+{
+	return ktime_get_ns();
+}
+
+void rl_init_delayed_work(struct delayed_work *dw, work_func_t fn)
+{
+	INIT_DELAYED_WORK(dw, fn);
+}
+
+bool rl_queue_delayed_work_ms(struct delayed_work *dw, unsigned int ms)
+{
+	return queue_delayed_work(system_wq, dw, msecs_to_jiffies(ms));
+}
+
+struct delayed_work *rl_to_delayed_work(struct work_struct *work)
+{
+	return to_delayed_work(work);
+}
+
+void rl_symbol_name(char *buf, size_t len, unsigned long addr)
+{
+	snprintf(buf, len, "%ps", (void *)addr);
+}
+
+void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
+		    int s_active, unsigned long stalled_ms)
+{
+	printk_ratelimited(KERN_WARNING
+			   "refledger: leaked superblock %p (%s %s): no mounts, s_active=%d for %lu ms; see /sys/kernel/debug/refledger/leaks\n",
+			   sb, fstype, s_id, s_active, stalled_ms);
 }

@@ -7,6 +7,7 @@
 #define REFLEDGER_HELPERS_H
 
 #include <linux/kprobes.h>
+#include <linux/workqueue.h>
 #include <linux/ptrace.h>
 
 /* The `extra_probes=` module parameter, or NULL when it was not given. */
@@ -23,5 +24,40 @@ struct kretprobe *rl_get_kretprobe(struct kretprobe_instance *ri);
 
 /* The per-instance scratch space of a kretprobe (ri->data, data_size bytes). */
 void *rl_kretprobe_data(struct kretprobe_instance *ri);
+
+/*
+ * At a probed function's first instruction, the address it will return to:
+ * the word on top of the stack (regs_get_kernel_stack_nth(regs, 0)).
+ */
+unsigned long rl_entry_return_address(struct pt_regs *regs);
+
+/* The current task's pid and name (get_task_comm without the task lock). */
+int rl_current_pid(void);
+void rl_current_comm(char *buf, size_t len);
+
+/* Nanoseconds since boot (ktime_get_ns(), an inline function). */
+u64 rl_ktime_get_ns(void);
+
+/* INIT_DELAYED_WORK(), a macro. */
+void rl_init_delayed_work(struct delayed_work *dw, work_func_t fn);
+
+/* queue_delayed_work(system_wq, dw, msecs_to_jiffies(ms)), both inline. */
+bool rl_queue_delayed_work_ms(struct delayed_work *dw, unsigned int ms);
+
+/* to_delayed_work(), a macro (container_of). */
+struct delayed_work *rl_to_delayed_work(struct work_struct *work);
+
+/*
+ * Formats `addr` as "%ps" (the bare symbol name) into buf.  Used to classify
+ * call sites once; kallsyms lookups do not sleep.
+ */
+void rl_symbol_name(char *buf, size_t len, unsigned long addr);
+
+/*
+ * printk_ratelimited() of one leak line.  The superblock is printed with %p,
+ * hashed exactly as in the debugfs files, never as a raw pointer.
+ */
+void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
+		    int s_active, unsigned long stalled_ms);
 
 #endif

@@ -137,12 +137,12 @@ fn parse_extra(s: &[u8]) -> Result<[&[u8]; MAX_EXTRA]> {
 
 /// Why a probe that failed to register is not armed, in words.
 fn reason(e: Error) -> &'static str {
-    match e.to_errno() {
-        e if e == -(kernel::bindings::ENOENT as i32) => "symbol not found (renamed, inlined, or module not loaded)",
-        e if e == -(kernel::bindings::EINVAL as i32) => "symbol cannot be probed (blacklisted or not a function entry)",
-        e if e == -(kernel::bindings::EILSEQ as i32) => "address is not an instruction boundary",
-        e if e == -(kernel::bindings::EEXIST as i32) => "already probed",
-        e if e == -(kernel::bindings::ENOMEM as i32) => "out of memory",
+    match e {
+        e if e == ENOENT => "symbol not found (renamed, inlined, or module not loaded)",
+        e if e == EINVAL => "symbol cannot be probed (blacklisted or not a function entry)",
+        e if e.to_errno() == -(crate::bindings::EILSEQ as i32) => "address is not an instruction boundary",
+        e if e == EEXIST => "already probed",
+        e if e == ENOMEM => "out of memory",
         _ => "registration failed",
     }
 }

@@ -16,18 +16,18 @@ t_ok "deactivate_super hits rise by at least 3 over 3 tmpfs unmounts" test $((af
 t_ok "rmmod succeeds" rl_unload
 
 t_ok "insmod with a probe on a missing symbol succeeds" \
-	rl_load extra_probes=refledger_no_such_function,vfs_statfs
+	rl_load extra_probes=refledger_no_such_function,user_statfs
 diag "$(cat "$RL_DBG/probes")"
 t_ok "missing symbol is listed as failed" \
 	test "$(probe_field refledger_no_such_function state)" = failed
 t_ok "missing symbol's reason says not found" \
 	grep -q 'symbol=refledger_no_such_function .*error=-2 reason="symbol not found' "$RL_DBG/probes"
 t_ok "other probes are still armed" test "$(probe_field deactivate_super state)" = armed
-t_ok "an extra probe on a real function is armed" test "$(probe_field vfs_statfs state)" = armed
-before=$(probe_field vfs_statfs hits)
+t_ok "an extra probe on a real function is armed" test "$(probe_field user_statfs state)" = armed
+before=$(probe_field user_statfs hits)
 stat -f / >/dev/null
 stat -f /tmp >/dev/null
-after=$(probe_field vfs_statfs hits)
+after=$(probe_field user_statfs hits)
 t_ok "the extra probe counts calls" test $((after - before)) -ge 2
 t_ok "rmmod succeeds" rl_unload
 

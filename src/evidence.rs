@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Evidence captured when a probe fires: who, where from, and when.
+//!
+//! Capturing happens in probe handlers, in atomic context: everything here is
+//! fixed-size, on the stack, and does not sleep.
+
+use crate::{bindings, debugfs::SeqFile};
+use kernel::prelude::*;
+
+/// How many frames of a stack are kept, starting at the probed function's
+/// caller.
+pub const STACK_DEPTH: usize = 6;
+
+/// Frames unwound to find the caller: the handler's own frames and the kprobe
+/// machinery's come first.
+const UNWIND_DEPTH: usize = 24;
+
+/// A short name copied from the kernel, made safe to print as one
+/// `key=value` token: bytes that are not printable ASCII, spaces and `=`
+/// become `_`.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Name<const N: usize> {
+    bytes: [u8; N],
+    len: u8,
+}
+
+impl<const N: usize> Name<N> {
+    /// Copies up to `N` bytes of a NUL-terminated C string.
+    ///
+    /// # Safety
+    ///
+    /// `p` must be NULL or point to a NUL-terminated string, or to at least
+    /// `N` readable bytes.
+    pub unsafe fn from_c(p: *const kernel::ffi::c_char) -> Self {
+        let mut name = Self {
+            bytes: [0; N],
+            len: 0,
+        };
+        if p.is_null() {
+            return name;
+        }
+        let mut i = 0;
+        while i < N {
+            // SAFETY: Per the safety contract, bytes up to the NUL or `N` are
+            // readable.
+            let c = unsafe { *p.add(i) } as u8;
+            if c == 0 {
+                break;
+            }
+            name.bytes[i] = if c.is_ascii_graphic() && c != b'=' { c } else { b'_' };
+            i += 1;
+        }
+        name.len = i as u8;
+        name
+    }
+
+    /// Copies a byte string (for example a task's `comm`).
+    pub fn from_bytes(b: &[u8]) -> Self {
+        let mut name = Self {
+            bytes: [0; N],
+            len: 0,
+        };
+        for (i, &c) in b.iter().take(N).take_while(|&&c| c != 0).enumerate() {
+            name.bytes[i] = if c.is_ascii_graphic() && c != b'=' { c } else { b'_' };
+            name.len = (i + 1) as u8;
+        }
+        name
+    }
+
+    /// The name as text; `-` when empty.
+    pub fn as_str(&self) -> &str {
+        match core::str::from_utf8(&self.bytes[..self.len as usize]) {
+            Ok("") | Err(_) => "-",
+            Ok(s) => s,
+        }
+    }
+}
+
+/// Nanoseconds since boot.
+pub fn now_ns() -> u64 {
+    // SAFETY: `ktime_get_ns` may be called from any context.
+    unsafe { bindings::rl_ktime_get_ns() }
+}
+
+/// Formats a time since boot as seconds with microseconds, like dmesg.
+pub struct Secs(pub u64);
+
+impl core::fmt::Display for Secs {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        if self.0 == 0 {
+            return f.write_str("-");
+        }
+        write!(f, "{}.{:06}", self.0 / 1_000_000_000, self.0 / 1000 % 1_000_000)
+    }
+}
+
+/// What a probed call looked like: time, task, call site and stack.
+#[derive(Clone, Copy, Default)]
+pub struct Evidence {
+    /// When, in nanoseconds since boot.
+    pub time: u64,
+    /// The address the probed function returns to.
+    pub caller: usize,
+    /// Return addresses from `caller` outwards; 0 past the end.
+    pub stack: [usize; STACK_DEPTH],
+    /// The task that made the call.
+    pub pid: i32,
+    /// Its name.
+    pub comm: Name<16>,
+}
+
+impl Evidence {
+    /// Captures the current task and stack, for a call made from `caller`.
+    pub fn capture(caller: usize) -> Self {
+        let mut raw = [0usize; UNWIND_DEPTH];
+        // SAFETY: `raw` has room for `UNWIND_DEPTH` entries; unwinding the
+        // current stack does not sleep.
+        let n = unsafe {
+            kernel::bindings::stack_trace_save(raw.as_mut_ptr().cast(), UNWIND_DEPTH as u32, 0)
+        } as usize;
+        let raw = &raw[..n.min(UNWIND_DEPTH)];
+        let mut stack = [0usize; STACK_DEPTH];
+        // Keep the frames from the caller outwards.  If the unwinder did not
+        // reach it, the caller alone is still known.
+        match raw.iter().position(|&a| a == caller) {
+            Some(i) => {
+                for (d, s) in stack.iter_mut().zip(&raw[i..]) {
+                    *d = *s;
+                }
+            }
+            None => stack[0] = caller,
+        }
+        let mut comm = [0u8; 16];
+        // SAFETY: `comm` has room for 16 bytes, the size of `task->comm`.
+        unsafe { bindings::rl_current_comm(comm.as_mut_ptr().cast(), comm.len()) };
+        Self {
+            time: now_ns(),
+            caller,
+            stack,
+            // SAFETY: Reading the current task's pid is always allowed.
+            pid: unsafe { bindings::rl_current_pid() },
+            comm: Name::from_bytes(&comm),
+        }
+    }
+
+    /// Prints `pid=.. comm=.. caller=<symbol>` (no newline).
+    pub fn show_who(&self, m: &SeqFile) {
+        crate::debugfs::seq_print!(m, "pid={} comm={} caller=", self.pid, self.comm.as_str());
+        m.symbol(self.caller);
+    }
+
+    /// Prints the stack, one `at <symbol>` line per frame, each indented by
+    /// `indent`.
+    pub fn show_stack(&self, m: &SeqFile, indent: &str) {
+        for &a in self.stack.iter().take_while(|&&a| a != 0) {
+            crate::debugfs::seq_print!(m, "{}at ", indent);
+            m.symbol(a);
+            crate::debugfs::seq_print!(m, "\n");
+        }
+    }
+}
+
+/// The bare name of the function containing `addr` (`%ps`), into `buf`.
+pub fn symbol_name(addr: usize, buf: &mut [u8; 64]) -> &[u8] {
+    // SAFETY: `buf` has room for its length; the lookup does not sleep.
+    unsafe { bindings::rl_symbol_name(buf.as_mut_ptr().cast(), buf.len(), addr as _) };
+    let n = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    &buf[..n]
+}
+
+/// Whether `addr` is an error pointer or NULL, like C's `IS_ERR_OR_NULL`.
+pub fn is_err_or_null(addr: usize) -> bool {
+    addr == 0 || addr >= (-(kernel::bindings::MAX_ERRNO as isize)) as usize
+}
