@@ -13,6 +13,7 @@
     non_camel_case_types,
     non_upper_case_globals,
     non_snake_case,
+    improper_ctypes,
     missing_docs,
     unreachable_pub,
     unsafe_op_in_unsafe_fn,

@@ -15,15 +15,15 @@ use kernel::{
 };
 
 /// The largest write a control file accepts, in bytes.
-pub const MAX_WRITE: usize = 256;
+pub(crate) const MAX_WRITE: usize = 256;
 
 /// An open seq_file, to print into from [`Show::show`].
-pub struct SeqFile(*mut bindings::seq_file);
+pub(crate) struct SeqFile(*mut bindings::seq_file);
 
 impl SeqFile {
     /// Appends formatted text.  Output that does not fit is retried by the
     /// seq_file core with a larger buffer.
-    pub fn print(&self, args: fmt::Arguments<'_>) {
+    pub(crate) fn print(&self, args: fmt::Arguments<'_>) {
         // SAFETY: `self.0` is the seq_file passed to the show callback that
         // created this `SeqFile`.  `%pA` takes a `fmt::Arguments` pointer.
         unsafe {
@@ -36,7 +36,7 @@ impl SeqFile {
     }
 
     /// Appends `addr` as `symbol+offset/size` (the `%pS` format).
-    pub fn symbol(&self, addr: usize) {
+    pub(crate) fn symbol(&self, addr: usize) {
         // SAFETY: As in `print`; `%pS` takes any address and only looks it up
         // in kallsyms.
         unsafe { bindings::seq_printf(self.0, c"%pS".as_ptr().cast(), addr as *const c_void) };
@@ -44,7 +44,7 @@ impl SeqFile {
 
     /// Appends `ptr` as a hashed id (the `%p` format): stable for one boot,
     /// never the raw address.
-    pub fn hashed(&self, ptr: usize) {
+    pub(crate) fn hashed(&self, ptr: usize) {
         // SAFETY: As in `print`; `%p` only hashes the value.
         unsafe { bindings::seq_printf(self.0, c"%p".as_ptr().cast(), ptr as *const c_void) };
     }
@@ -59,13 +59,13 @@ macro_rules! seq_print {
 pub(crate) use seq_print;
 
 /// An object whose state a debugfs file shows.
-pub trait Show: Sync {
+pub(crate) trait Show: Sync {
     /// Prints the whole file.
     fn show(&self, m: &SeqFile) -> Result;
 }
 
 /// An object that a debugfs file also accepts writes for.
-pub trait Store: Show {
+pub(crate) trait Store: Show {
     /// Handles one write of at most [`MAX_WRITE`] bytes.  An error is returned
     /// to the writer and must leave the object unchanged.
     fn store(&self, input: &[u8]) -> Result;
@@ -101,7 +101,7 @@ unsafe fn store_erased<T: Store>(data: *const c_void, input: &[u8]) -> Result {
 /// `dentry` is a directory created by `debugfs_create_dir`.  Each file in it
 /// was created with `fops` and an entry of `entries` as its private data; both
 /// live in boxes that outlive the directory.
-pub struct Dir {
+pub(crate) struct Dir {
     dentry: *mut bindings::dentry,
     fops: Pin<KBox<Opaque<bindings::file_operations>>>,
     entries: KVec<KBox<Entry>>,
@@ -109,7 +109,7 @@ pub struct Dir {
 
 impl Dir {
     /// Creates `/sys/kernel/debug/<name>/`, readable by root only.
-    pub fn new(name: &CStr, module: &'static ThisModule) -> Result<Self> {
+    pub(crate) fn new(name: &CStr, module: &'static ThisModule) -> Result<Self> {
         let fops = KBox::pin_init(
             Opaque::ffi_init(|p: *mut bindings::file_operations| {
                 // SAFETY: `p` is valid for writes; a zeroed `file_operations`
@@ -145,7 +145,7 @@ impl Dir {
     /// # Safety
     ///
     /// `data` must stay valid until this `Dir` is dropped.
-    pub unsafe fn add<T: Show>(&mut self, name: &CStr, data: &T) -> Result {
+    pub(crate) unsafe fn add<T: Show>(&mut self, name: &CStr, data: &T) -> Result {
         let entry = Entry {
             data: (data as *const T).cast(),
             show: show_erased::<T>,
@@ -160,7 +160,7 @@ impl Dir {
     /// # Safety
     ///
     /// `data` must stay valid until this `Dir` is dropped.
-    pub unsafe fn add_rw<T: Store>(&mut self, name: &CStr, data: &T) -> Result {
+    pub(crate) unsafe fn add_rw<T: Store>(&mut self, name: &CStr, data: &T) -> Result {
         let entry = Entry {
             data: (data as *const T).cast(),
             show: show_erased::<T>,

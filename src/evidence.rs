@@ -6,11 +6,10 @@
 //! fixed-size, on the stack, and does not sleep.
 
 use crate::{bindings, debugfs::SeqFile};
-use kernel::prelude::*;
 
 /// How many frames of a stack are kept, starting at the probed function's
 /// caller.
-pub const STACK_DEPTH: usize = 6;
+pub(crate) const STACK_DEPTH: usize = 6;
 
 /// Frames unwound to find the caller: the handler's own frames and the kprobe
 /// machinery's come first.
@@ -19,10 +18,19 @@ const UNWIND_DEPTH: usize = 24;
 /// A short name copied from the kernel, made safe to print as one
 /// `key=value` token: bytes that are not printable ASCII, spaces and `=`
 /// become `_`.
-#[derive(Clone, Copy, Default, PartialEq, Eq)]
-pub struct Name<const N: usize> {
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Name<const N: usize> {
     bytes: [u8; N],
     len: u8,
+}
+
+impl<const N: usize> Default for Name<N> {
+    fn default() -> Self {
+        Self {
+            bytes: [0; N],
+            len: 0,
+        }
+    }
 }
 
 impl<const N: usize> Name<N> {
@@ -32,7 +40,7 @@ impl<const N: usize> Name<N> {
     ///
     /// `p` must be NULL or point to a NUL-terminated string, or to at least
     /// `N` readable bytes.
-    pub unsafe fn from_c(p: *const kernel::ffi::c_char) -> Self {
+    pub(crate) unsafe fn from_c(p: *const kernel::ffi::c_char) -> Self {
         let mut name = Self {
             bytes: [0; N],
             len: 0,
@@ -56,7 +64,7 @@ impl<const N: usize> Name<N> {
     }
 
     /// Copies a byte string (for example a task's `comm`).
-    pub fn from_bytes(b: &[u8]) -> Self {
+    pub(crate) fn from_bytes(b: &[u8]) -> Self {
         let mut name = Self {
             bytes: [0; N],
             len: 0,
@@ -69,7 +77,7 @@ impl<const N: usize> Name<N> {
     }
 
     /// The name as text; `-` when empty.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         match core::str::from_utf8(&self.bytes[..self.len as usize]) {
             Ok("") | Err(_) => "-",
             Ok(s) => s,
@@ -78,13 +86,13 @@ impl<const N: usize> Name<N> {
 }
 
 /// Nanoseconds since boot.
-pub fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     // SAFETY: `ktime_get_ns` may be called from any context.
     unsafe { bindings::rl_ktime_get_ns() }
 }
 
 /// Formats a time since boot as seconds with microseconds, like dmesg.
-pub struct Secs(pub u64);
+pub(crate) struct Secs(pub(crate) u64);
 
 impl core::fmt::Display for Secs {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -97,22 +105,22 @@ impl core::fmt::Display for Secs {
 
 /// What a probed call looked like: time, task, call site and stack.
 #[derive(Clone, Copy, Default)]
-pub struct Evidence {
+pub(crate) struct Evidence {
     /// When, in nanoseconds since boot.
-    pub time: u64,
+    pub(crate) time: u64,
     /// The address the probed function returns to.
-    pub caller: usize,
+    pub(crate) caller: usize,
     /// Return addresses from `caller` outwards; 0 past the end.
-    pub stack: [usize; STACK_DEPTH],
+    pub(crate) stack: [usize; STACK_DEPTH],
     /// The task that made the call.
-    pub pid: i32,
+    pub(crate) pid: i32,
     /// Its name.
-    pub comm: Name<16>,
+    pub(crate) comm: Name<16>,
 }
 
 impl Evidence {
     /// Captures the current task and stack, for a call made from `caller`.
-    pub fn capture(caller: usize) -> Self {
+    pub(crate) fn capture(caller: usize) -> Self {
         let mut raw = [0usize; UNWIND_DEPTH];
         // SAFETY: `raw` has room for `UNWIND_DEPTH` entries; unwinding the
         // current stack does not sleep.
@@ -145,14 +153,14 @@ impl Evidence {
     }
 
     /// Prints `pid=.. comm=.. caller=<symbol>` (no newline).
-    pub fn show_who(&self, m: &SeqFile) {
+    pub(crate) fn show_who(&self, m: &SeqFile) {
         crate::debugfs::seq_print!(m, "pid={} comm={} caller=", self.pid, self.comm.as_str());
         m.symbol(self.caller);
     }
 
     /// Prints the stack, one `at <symbol>` line per frame, each indented by
     /// `indent`.
-    pub fn show_stack(&self, m: &SeqFile, indent: &str) {
+    pub(crate) fn show_stack(&self, m: &SeqFile, indent: &str) {
         for &a in self.stack.iter().take_while(|&&a| a != 0) {
             crate::debugfs::seq_print!(m, "{}at ", indent);
             m.symbol(a);
@@ -162,7 +170,7 @@ impl Evidence {
 }
 
 /// The bare name of the function containing `addr` (`%ps`), into `buf`.
-pub fn symbol_name(addr: usize, buf: &mut [u8; 64]) -> &[u8] {
+pub(crate) fn symbol_name(addr: usize, buf: &mut [u8; 64]) -> &[u8] {
     // SAFETY: `buf` has room for its length; the lookup does not sleep.
     unsafe { bindings::rl_symbol_name(buf.as_mut_ptr().cast(), buf.len(), addr as _) };
     let n = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
@@ -170,6 +178,6 @@ pub fn symbol_name(addr: usize, buf: &mut [u8; 64]) -> &[u8] {
 }
 
 /// Whether `addr` is an error pointer or NULL, like C's `IS_ERR_OR_NULL`.
-pub fn is_err_or_null(addr: usize) -> bool {
+pub(crate) fn is_err_or_null(addr: usize) -> bool {
     addr == 0 || addr >= (-(kernel::bindings::MAX_ERRNO as isize)) as usize
 }

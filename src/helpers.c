@@ -3,7 +3,10 @@
  * The C side of refledger.ko: module parameters, which 6.12's Rust `module!`
  * cannot declare, and wrappers for inline functions.
  */
+#include <linux/fs.h>
 #include <linux/kprobes.h>
+#include <linux/module.h>
+#include <linux/rcupdate.h>
 #include <linux/moduleparam.h>
 #include <linux/printk.h>
 #include <linux/sched.h>
@@ -89,4 +92,22 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
 	printk_ratelimited(KERN_WARNING
 			   "refledger: leaked superblock %p (%s %s): no mounts, s_active=%d for %lu ms; see /sys/kernel/debug/refledger/leaks\n",
 			   sb, fstype, s_id, s_active, stalled_ms);
+}
+
+int rl_collect_fs_types(struct file_system_type *start,
+			struct file_system_type **out, int max)
+{
+	struct file_system_type *t;
+	int n = 0;
+
+	rcu_read_lock();
+	for (t = start; t; t = READ_ONCE(t->next)) {
+		if (t->owner && !module_is_live(t->owner))
+			continue;
+		if (n < max)
+			out[n] = t;
+		n++;
+	}
+	rcu_read_unlock();
+	return n;
 }

@@ -6,6 +6,7 @@
 #ifndef REFLEDGER_HELPERS_H
 #define REFLEDGER_HELPERS_H
 
+#include <linux/fs.h>
 #include <linux/kprobes.h>
 #include <linux/workqueue.h>
 #include <linux/ptrace.h>
@@ -59,5 +60,17 @@ void rl_symbol_name(char *buf, size_t len, unsigned long addr);
  */
 void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
 		    int s_active, unsigned long stalled_ms);
+
+/*
+ * Collects the registered filesystem types from `start` onwards into out[]
+ * (at most `max`), skipping types owned by a module that is not live, and
+ * returns how many it found (which may exceed `max`).  The list is walked
+ * under RCU: unregister_filesystem() unlinks a type and then waits for an
+ * RCU grace period.  Callers must hold the lock that refledger's module
+ * notifier takes on MODULE_STATE_GOING, so a live module's type stays
+ * registered until they drop it.
+ */
+int rl_collect_fs_types(struct file_system_type *start,
+			struct file_system_type **out, int max);
 
 #endif

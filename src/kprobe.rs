@@ -16,11 +16,11 @@ use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use kernel::{container_of, error::to_result, ffi, prelude::*, str::CString, types::Opaque};
 
 /// Scratch space a kretprobe's entry handler fills for its return handler.
-pub type ProbeData = [usize; 4];
+pub(crate) type ProbeData = [usize; 4];
 
 /// What a probe calls when it fires.
 #[derive(Clone, Copy)]
-pub enum Handler {
+pub(crate) enum Handler {
     /// A kprobe: the function runs before the probed function's first
     /// instruction.
     Entry(fn(&Regs)),
@@ -35,18 +35,25 @@ pub enum Handler {
 }
 
 /// The registers of a probed function, as a kprobe handler sees them.
-pub struct Regs(*mut bindings::pt_regs);
+pub(crate) struct Regs(*mut bindings::pt_regs);
 
 impl Regs {
     /// The `n`-th argument (from 0) of the probed function, valid on entry.
-    pub fn arg(&self, n: u32) -> usize {
+    pub(crate) fn arg(&self, n: u32) -> usize {
         // SAFETY: `self.0` is the `pt_regs` the kprobe core passed to the
         // handler that built this `Regs`, valid for the handler's duration.
         unsafe { bindings::rl_regs_get_kernel_argument(self.0, n) as usize }
     }
 
+    /// The address the probed function will return to, valid on entry: the
+    /// word on top of the stack at its first instruction.
+    pub(crate) fn entry_return_address(&self) -> usize {
+        // SAFETY: As in `arg`; the read is bounds-checked against the stack.
+        unsafe { bindings::rl_entry_return_address(self.0) as usize }
+    }
+
     /// The probed function's return value, valid in a return handler.
-    pub fn return_value(&self) -> usize {
+    pub(crate) fn return_value(&self) -> usize {
         // SAFETY: As in `arg`.
         unsafe { bindings::rl_regs_return_value(self.0) as usize }
     }
@@ -66,7 +73,7 @@ const STATE_ARMED: i32 = 2;
 /// `container_of!`.  Only the thread that moved `state` to `STATE_BUSY`
 /// touches `raw`'s fields.
 #[pin_data(PinnedDrop)]
-pub struct Probe {
+pub(crate) struct Probe {
     #[pin]
     raw: Opaque<bindings::kretprobe>,
     symbol: CString,
@@ -81,7 +88,7 @@ pub struct Probe {
 
 impl Probe {
     /// Creates an unarmed probe on `symbol`, playing `role` in refledger.
-    pub fn new(symbol: CString, role: &'static str, handler: Handler) -> impl PinInit<Self> {
+    pub(crate) fn new(symbol: CString, role: &'static str, handler: Handler) -> impl PinInit<Self> {
         pin_init!(Self {
             // SAFETY: `struct kretprobe` is plain C data (integers, pointers
             // and nested structs of them), for which all zeroes is valid and is
@@ -99,17 +106,17 @@ impl Probe {
     }
 
     /// The symbol this probe is placed on.
-    pub fn symbol(&self) -> &CStr {
+    pub(crate) fn symbol(&self) -> &CStr {
         &self.symbol
     }
 
     /// The role this probe plays, as shown in the `probes` file.
-    pub fn role(&self) -> &'static str {
+    pub(crate) fn role(&self) -> &'static str {
         self.role
     }
 
     /// `"kprobe"` or `"kretprobe"`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self.handler {
             Handler::Entry(_) => "kprobe",
             Handler::Return { .. } => "kretprobe",
@@ -117,18 +124,18 @@ impl Probe {
     }
 
     /// How many times the probed function was entered while armed.
-    pub fn hits(&self) -> u64 {
+    pub(crate) fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
     }
 
     /// Whether the probe is armed now.
-    pub fn armed(&self) -> bool {
+    pub(crate) fn armed(&self) -> bool {
         self.state.load(Ordering::Acquire) == STATE_ARMED
     }
 
     /// The error of the last failed [`Probe::arm`], if the probe is unarmed
     /// because of one.
-    pub fn error(&self) -> Option<Error> {
+    pub(crate) fn error(&self) -> Option<Error> {
         match self.error.load(Ordering::Relaxed) {
             0 => None,
             e => Some(Error::from_errno(e)),
@@ -138,7 +145,7 @@ impl Probe {
     /// Hits the kprobe core could not deliver: the probe fired while another
     /// kprobe handler was running on the CPU, or (kretprobes) more instances
     /// were live than it had room for.
-    pub fn missed(&self) -> u64 {
+    pub(crate) fn missed(&self) -> u64 {
         let raw = self.raw.get();
         // SAFETY: `raw` is valid; the counters are plain words the kprobe core
         // updates in place, and a racy read of them is only a stale count.
@@ -154,7 +161,7 @@ impl Probe {
     /// Registers the probe.  Does nothing and returns `Ok` if it is armed
     /// already.  On failure the probe stays unarmed and remembers the error
     /// for the `probes` file.  Must be called from process context: it sleeps.
-    pub fn arm(self: Pin<&Self>) -> Result {
+    pub(crate) fn arm(self: Pin<&Self>) -> Result {
         if self
             .state
             .compare_exchange(STATE_IDLE, STATE_BUSY, Ordering::Acquire, Ordering::Relaxed)
@@ -203,7 +210,7 @@ impl Probe {
 
     /// Unregisters the probe if it is armed.  On return no handler of this
     /// probe is running or will run.  Must be called from process context.
-    pub fn disarm(&self) {
+    pub(crate) fn disarm(&self) {
         if self
             .state
             .compare_exchange(STATE_ARMED, STATE_BUSY, Ordering::Acquire, Ordering::Relaxed)

@@ -16,20 +16,20 @@ use crate::{
 use kernel::{fmt, prelude::*, str::CString};
 
 /// One role and the symbols that can fill it, most recent kernel first.
-pub struct Spec {
+pub(crate) struct Spec {
     /// Short name of what the probe observes, shown as `role=`.
-    pub role: &'static str,
+    pub(crate) role: &'static str,
     /// Candidate symbols, tried in order.
-    pub symbols: &'static [&'static CStr],
+    pub(crate) symbols: &'static [&'static CStr],
     /// What to run when the probe fires.
-    pub handler: Handler,
+    pub(crate) handler: Handler,
 }
 
 /// The role of probes asked for with the `extra_probes=` parameter.
-pub const ROLE_EXTRA: &str = "extra";
+pub(crate) const ROLE_EXTRA: &str = "extra";
 
 /// The most `extra_probes=` names accepted.
-pub const MAX_EXTRA: usize = 8;
+pub(crate) const MAX_EXTRA: usize = 8;
 
 /// The longest symbol name the kernel has (`KSYM_NAME_LEN` less the NUL).
 const MAX_SYMBOL_LEN: usize = 511;
@@ -37,20 +37,20 @@ const MAX_SYMBOL_LEN: usize = 511;
 fn count_only(_regs: &crate::kprobe::Regs) {}
 
 /// All of refledger's probes, armed or not.
-pub struct ProbeSet {
+pub(crate) struct ProbeSet {
     probes: KVec<Pin<KBox<Probe>>>,
 }
 
 impl ProbeSet {
-    /// Builds the probes for `specs` and for the comma-separated symbols in
+    /// Builds the probes for each ledger's `specs` and for the comma-separated symbols in
     /// `extra` (the `extra_probes=` parameter), without arming them.
     ///
     /// Returns `EINVAL` if `extra` is malformed: more than [`MAX_EXTRA`] names,
     /// an empty name, a name that is too long or has a character no symbol
     /// has.
-    pub fn new(specs: &[Spec], extra: Option<&CStr>) -> Result<Self> {
+    pub(crate) fn new(specs: &[&[Spec]], extra: Option<&CStr>) -> Result<Self> {
         let mut probes = KVec::new();
-        for spec in specs {
+        for spec in specs.iter().flat_map(|s| s.iter()) {
             for sym in spec.symbols {
                 let name = CString::try_from_fmt(fmt!("{}", sym))?;
                 probes.push(
@@ -78,7 +78,7 @@ impl ProbeSet {
     /// Arms, for each role, the first candidate that registers.  A role none
     /// of whose candidates registers stays unarmed; that is reported in the
     /// `probes` file and in one log line, and is not an error.
-    pub fn arm_all(&self) {
+    pub(crate) fn arm_all(&self) {
         let mut i = 0;
         while i < self.probes.len() {
             let role = self.probes[i].role();
@@ -95,14 +95,6 @@ impl ProbeSet {
                 pr_info!("role {} has no probe armed; see the probes file\n", role);
             }
         }
-    }
-
-    /// The probe on `symbol`, if there is one.
-    pub fn get(&self, symbol: &str) -> Option<&Probe> {
-        self.probes
-            .iter()
-            .map(|p| &**p)
-            .find(|p| p.symbol().as_bytes() == symbol.as_bytes())
     }
 }
 

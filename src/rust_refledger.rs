@@ -5,12 +5,13 @@
 //! When `umount` or `zpool export` says "busy" and no process holds the
 //! filesystem, some kernel code holds a reference it never gave back.  This
 //! module places kprobes on the functions that take and drop such references
-//! and shows what it saw under `/sys/kernel/debug/refledger/` (root only).
+//! and shows what it saw under `/sys/kernel/debug/refledger/` (root only):
 //!
-//! Files:
-//!
-//! - `probes`: one line per probe: symbol, role, armed or why not, hits,
-//!   missed hits.
+//! - `probes`: one line per probe: symbol, role, armed or why not, hits.
+//! - `superblocks`: one line per superblock: state, `s_active`, mounts.
+//! - `leaks`: each flagged superblock with its evidence.
+//! - `events`: a ring of recent events, oldest first.
+//! - `control`: `grace_ms=N`, `audit_ms=N`, `reset`, `audit`.
 //!
 //! Module parameters (declared in `helpers.c`, because 6.12's `module!` has
 //! none):
@@ -18,14 +19,23 @@
 //! - `extra_probes=sym1,sym2`: also count calls of these functions (at most
 //!   eight).  A symbol that does not exist is listed as not armed; a malformed
 //!   list fails the load with `EINVAL`.
+//!
+//! Supported: x86_64, kernels with the 6.12 `kernel` crate.  Probe handlers
+//! never sleep or allocate; every table has a fixed capacity and counts what
+//! it had to drop (see the README).
 
 mod bindings;
 mod debugfs;
+mod events;
+mod evidence;
 mod kprobe;
+mod ledger;
 mod probes;
+mod superblocks;
 
 use kernel::{c_str, prelude::*};
-use probes::{ProbeSet, Spec};
+use ledger::Ledger;
+use probes::ProbeSet;
 
 module! {
     type: RefLedger,
@@ -35,21 +45,21 @@ module! {
     license: "GPL",
 }
 
-fn on_deactivate_super(_regs: &kprobe::Regs) {}
-
-/// The probes refledger asks for.
-static SPECS: [Spec; 1] = [Spec {
-    role: "sb_release",
-    symbols: &[c_str!("deactivate_super")],
-    handler: kprobe::Handler::Entry(on_deactivate_super),
-}];
+static SUPERBLOCKS: superblocks::SuperblocksFile = superblocks::SuperblocksFile;
+static LEAKS: ledger::LeaksFile = ledger::LeaksFile;
+static EVENTS: ledger::EventsFile = ledger::EventsFile;
+static CONTROL: ledger::ControlFile = ledger::ControlFile;
 
 /// The loaded module.
+///
+/// Fields drop in declaration order, which is the teardown order: first the
+/// debugfs files, so no reader reaches what follows; then the probes, whose
+/// disarming waits for running handlers; last the ledger, which stops the
+/// audit and unpublishes itself.
 struct RefLedger {
-    // Fields drop in order: the debugfs files go first, so no reader can reach
-    // the state below while it is torn down.
     _dir: debugfs::Dir,
     _probes: KBox<ProbeSet>,
+    _ledger: Pin<KBox<Ledger>>,
 }
 
 impl kernel::Module for RefLedger {
@@ -61,19 +71,31 @@ impl kernel::Module for RefLedger {
             let p = bindings::rl_param_extra_probes();
             (!p.is_null()).then(|| CStr::from_char_ptr(p))
         };
-        // `ProbeSet::new` validates the parameter before anything is armed, so
-        // a bad one changes nothing.
-        let probes = KBox::new(ProbeSet::new(&SPECS, extra)?, GFP_KERNEL)?;
+        // `ProbeSet::new` validates the parameter before anything is armed or
+        // published, so a bad one changes nothing.
+        let probes = KBox::new(ProbeSet::new(&[&superblocks::SPECS], extra)?, GFP_KERNEL)?;
+
+        let ledger = KBox::pin_init(Ledger::new()?, GFP_KERNEL)?;
+        ledger.as_ref().publish();
         probes.arm_all();
+        ledger.start_audit();
 
         let mut dir = debugfs::Dir::new(c_str!("refledger"), module)?;
-        // SAFETY: `probes` is boxed and, by field order, dropped after `dir`.
-        unsafe { dir.add(c_str!("probes"), &*probes)? };
+        // SAFETY: `probes` is boxed and, by field order, dropped after `dir`;
+        // the other objects are statics.
+        unsafe {
+            dir.add(c_str!("probes"), &*probes)?;
+            dir.add(c_str!("superblocks"), &SUPERBLOCKS)?;
+            dir.add(c_str!("leaks"), &LEAKS)?;
+            dir.add(c_str!("events"), &EVENTS)?;
+            dir.add_rw(c_str!("control"), &CONTROL)?;
+        }
 
         pr_info!("loaded\n");
         Ok(Self {
             _dir: dir,
             _probes: probes,
+            _ledger: ledger,
         })
     }
 }

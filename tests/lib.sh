@@ -48,3 +48,47 @@ probe_field() {
 rl_load() { insmod "$RL_KO" "$@"; }
 rl_unload() { rmmod refledger; }
 rl_loaded() { [ -d /sys/module/refledger ]; }
+
+# sb_line DEV: the `superblocks` line of the newest superblock with device
+# DEV (major:minor, as `mountpoint -d` prints it); a device number can be
+# reused after a superblock is freed.
+sb_line() {
+	awk -v d="dev=$1" '
+		{ for (i = 1; i <= NF; i++) if ($i == d) { for (j = 1; j <= NF; j++) if (index($j, "first_seen=") == 1) { t = substr($j, 12) + 0; if (t >= best) { best = t; line = $0 } } } }
+		END { if (line != "") print line }
+	' "$RL_DBG/superblocks"
+}
+
+# sb_field DEV FIELD: one field of that line.
+sb_field() {
+	sb_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1
+}
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds;
+# fails after SECONDS.
+wait_for() {
+	local limit=$1 i=0
+	shift
+	while ! "$@"; do
+		i=$((i + 1))
+		[ "$i" -ge $((limit * 10)) ] && return 1
+		sleep 0.1
+	done
+}
+
+# no_leaks: the leaks file lists no superblock.
+no_leaks() { ! grep -q '^superblock ' "$RL_DBG/leaks"; }
+
+# ms_now: milliseconds since boot.
+ms_now() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+
+# ctl_rejects VALUE: writing VALUE to `control` fails with EINVAL.
+ctl_rejects() {
+	local err
+	err=$( (echo "$1" >"$RL_DBG/control") 2>&1) && return 1
+	grep -q 'Invalid argument' <<<"$err"
+}
+
+# Tests run helpers in `bash -c` and `wait_for` subshells too.
+export RL_TOP RL_KO RL_DBG
+export -f probe_field sb_line sb_field no_leaks ms_now ctl_rejects

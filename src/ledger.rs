@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The ledger: the state every probe handler and debugfs file shares, its
+//! lock, its settings and the periodic audit.
+//!
+//! Probe handlers find the ledger through a global pointer that is set before
+//! any probe is armed and cleared only after every probe is disarmed (see
+//! `RefLedger` in the crate root), so a handler never sees a freed ledger.
+
+use crate::{
+    bindings,
+    debugfs::{seq_print, SeqFile, Show, Store},
+    events, superblocks,
+};
+use core::{
+    ffi::c_void,
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering},
+};
+use kernel::{
+    c_str, new_mutex, new_spinlock,
+    prelude::*,
+    sync::{Mutex, SpinLock},
+    types::Opaque,
+};
+
+/// Default grace period before a superblock with no mounts is flagged.
+pub(crate) const DEFAULT_GRACE_MS: u32 = 5000;
+/// Default period of the background audit.
+pub(crate) const DEFAULT_AUDIT_MS: u32 = 1000;
+/// Accepted range of `grace_ms=`.
+pub(crate) const GRACE_MS_RANGE: core::ops::RangeInclusive<u32> = 100..=3_600_000;
+/// Accepted range of `audit_ms=`.
+pub(crate) const AUDIT_MS_RANGE: core::ops::RangeInclusive<u32> = 100..=60_000;
+
+/// What the lock protects.
+pub(crate) struct Inner {
+    /// The superblock ledger.
+    pub(crate) sbs: superblocks::Table,
+    /// Recent events.
+    pub(crate) events: events::Ring,
+}
+
+/// The shared state.
+#[pin_data(PinnedDrop)]
+pub(crate) struct Ledger {
+    #[pin]
+    pub(crate) inner: SpinLock<Inner>,
+    grace_ms: AtomicU32,
+    audit_ms: AtomicU32,
+    #[pin]
+    work: Opaque<bindings::delayed_work>,
+    running: AtomicBool,
+    /// Set during the audit that seeds the ledger after load or reset.
+    pub(crate) seeding: AtomicBool,
+    /// Held by an audit for its whole walk, and taken by the module notifier
+    /// when a module starts unloading: a filesystem type an audit walks cannot
+    /// be unregistered under it.
+    #[pin]
+    pub(crate) audit_lock: Mutex<()>,
+    #[pin]
+    notifier: Opaque<bindings::notifier_block>,
+    /// Where the walk of filesystem types starts: sysfs, the first type
+    /// registered at boot (by `mnt_init`), built in and never unregistered.
+    first_fs_type: *mut bindings::file_system_type,
+}
+
+static LEDGER: AtomicPtr<Ledger> = AtomicPtr::new(core::ptr::null_mut());
+
+/// The published ledger, if the module is up.
+pub(crate) fn get() -> Option<&'static Ledger> {
+    let p = LEDGER.load(Ordering::Acquire);
+    // SAFETY: `p` is null or the ledger `Ledger::start` published, which is
+    // unpublished only after every probe is disarmed and the audit work is
+    // cancelled, i.e. after every user of this reference is gone.
+    unsafe { p.as_ref() }
+}
+
+impl Ledger {
+    /// Allocates the ledger with its tables at their documented capacities.
+    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+        let inner = Inner {
+            sbs: superblocks::Table::new()?,
+            events: events::Ring::new()?,
+        };
+        // SAFETY: The name is a valid C string; sysfs is built in, so this
+        // neither loads a module nor takes a reference that needs dropping.
+        let first_fs_type = unsafe { bindings::get_fs_type(c_str!("sysfs").as_char_ptr()) };
+        if first_fs_type.is_null() {
+            return Err(ENODEV);
+        }
+        Ok(try_pin_init!(Self {
+            inner <- new_spinlock!(inner, "refledger:ledger"),
+            grace_ms: AtomicU32::new(DEFAULT_GRACE_MS),
+            audit_ms: AtomicU32::new(DEFAULT_AUDIT_MS),
+            // SAFETY: `INIT_DELAYED_WORK` initializes the whole struct.
+            work <- Opaque::ffi_init(|p: *mut bindings::delayed_work| unsafe {
+                bindings::rl_init_delayed_work(p, Some(audit_work))
+            }),
+            running: AtomicBool::new(false),
+            seeding: AtomicBool::new(false),
+            audit_lock <- new_mutex!((), "refledger:audit"),
+            // SAFETY: A zeroed notifier_block is valid; the callback is set
+            // here and the block is registered in `start_audit`.
+            notifier <- Opaque::ffi_init(|p: *mut bindings::notifier_block| unsafe {
+                core::ptr::write_bytes(p, 0, 1);
+                (*p).notifier_call = Some(module_notify);
+            }),
+            first_fs_type,
+        }? Error))
+    }
+
+    /// Publishes the ledger to probe handlers.  The ledger must stay pinned
+    /// where it is until it is dropped, which unpublishes it.
+    pub(crate) fn publish(self: Pin<&Self>) {
+        LEDGER.store((&*self as *const Self).cast_mut(), Ordering::Release);
+    }
+
+    /// Registers the module notifier, runs a first audit and starts the
+    /// periodic one.
+    pub(crate) fn start_audit(&self) {
+        // SAFETY: `notifier` is initialized and lives as long as `self`;
+        // `Drop` unregisters it.
+        unsafe { bindings::register_module_notifier(self.notifier.get()) };
+        self.seed(false);
+        self.running.store(true, Ordering::Release);
+        self.queue_audit();
+    }
+
+    fn queue_audit(&self) {
+        // SAFETY: `work` was initialized in `new` and lives as long as
+        // `self`; `Drop` cancels it before `self` goes away.
+        unsafe { bindings::rl_queue_delayed_work_ms(self.work.get(), self.audit_ms()) };
+    }
+
+    /// Fills `out` with the registered filesystem types whose module (if
+    /// any) is live, and returns how many it filled.  The caller must hold
+    /// `audit_lock`: a type returned stays registered until it is dropped,
+    /// because unloading a module first runs our notifier, which takes it.
+    pub(crate) fn fs_types(
+        &self,
+        out: &mut [*mut bindings::file_system_type; superblocks::MAX_FS_TYPES],
+    ) -> usize {
+        // SAFETY: `first_fs_type` is built in; `out` has room for its length.
+        let n = unsafe {
+            bindings::rl_collect_fs_types(self.first_fs_type, out.as_mut_ptr(), out.len() as i32)
+        };
+        (n.max(0) as usize).min(out.len())
+    }
+
+    /// The grace period in milliseconds.
+    pub(crate) fn grace_ms(&self) -> u32 {
+        self.grace_ms.load(Ordering::Relaxed)
+    }
+
+    /// The grace period in nanoseconds.
+    pub(crate) fn grace_ns(&self) -> u64 {
+        self.grace_ms() as u64 * 1_000_000
+    }
+
+    /// The audit period in milliseconds.
+    pub(crate) fn audit_ms(&self) -> u32 {
+        self.audit_ms.load(Ordering::Relaxed)
+    }
+
+    /// Forgets everything recorded, then audits to find the live superblocks
+    /// again.
+    fn reset(&self) {
+        self.seed(true);
+    }
+
+    /// The first audit after load (or, with `clear`, after forgetting
+    /// everything): lists the superblocks that already exist, without an
+    /// event for each.
+    fn seed(&self, clear: bool) {
+        let audit = self.audit_lock.lock();
+        if clear {
+            let mut inner = self.inner.lock();
+            inner.sbs.clear();
+            inner.events.clear();
+        }
+        self.seeding.store(true, Ordering::Relaxed);
+        superblocks::audit_locked(self, &audit);
+        self.seeding.store(false, Ordering::Relaxed);
+    }
+}
+
+#[pinned_drop]
+impl PinnedDrop for Ledger {
+    fn drop(self: Pin<&mut Self>) {
+        self.running.store(false, Ordering::Release);
+        // SAFETY: `notifier` was registered in `start_audit` (unregistering
+        // one that is not registered is harmless).  This waits for a running
+        // notifier call.
+        unsafe { bindings::unregister_module_notifier(self.notifier.get()) };
+        // SAFETY: `work` was initialized in `new`.  This waits for a running
+        // audit and stops one that re-queues itself.
+        unsafe { bindings::cancel_delayed_work_sync(self.work.get()) };
+        LEDGER.store(core::ptr::null_mut(), Ordering::Release);
+    }
+}
+
+/// # Safety
+///
+/// Called by the module notifier chain with a module's state change.
+unsafe extern "C" fn module_notify(
+    _nb: *mut bindings::notifier_block,
+    action: kernel::ffi::c_ulong,
+    _data: *mut c_void,
+) -> kernel::ffi::c_int {
+    if action == bindings::module_state_MODULE_STATE_GOING as kernel::ffi::c_ulong {
+        if let Some(l) = get() {
+            // Wait for an audit walking this module's filesystem type, if
+            // any; later audits skip the type, as its module is not live.
+            drop(l.audit_lock.lock());
+        }
+    }
+    bindings::NOTIFY_DONE as kernel::ffi::c_int
+}
+
+/// # Safety
+///
+/// Called by the workqueue for the ledger's `work`.
+unsafe extern "C" fn audit_work(_work: *mut bindings::work_struct) {
+    let Some(l) = get() else { return };
+    superblocks::audit(l);
+    if l.running.load(Ordering::Acquire) {
+        l.queue_audit();
+    }
+}
+
+// SAFETY: The delayed work is only touched through the workqueue API, which
+// is thread-safe; everything else is atomic or behind the spinlock.
+unsafe impl Sync for Ledger {}
+// SAFETY: As above; nothing is tied to a thread.
+unsafe impl Send for Ledger {}
+
+/// The `control` file: reads show the settings, writes change them.
+pub(crate) struct ControlFile;
+
+impl Show for ControlFile {
+    fn show(&self, m: &SeqFile) -> Result {
+        let l = get().ok_or(ENODEV)?;
+        seq_print!(m, "grace_ms={}\naudit_ms={}\n", l.grace_ms(), l.audit_ms());
+        Ok(())
+    }
+}
+
+/// A parsed control command.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Command {
+    /// `grace_ms=N`
+    Grace(u32),
+    /// `audit_ms=N`
+    Audit(u32),
+    /// `reset`
+    Reset,
+    /// `audit`
+    AuditNow,
+}
+
+/// Parses one control write.  Surrounding white space is ignored; anything
+/// but one valid command is `EINVAL`.
+pub(crate) fn parse(input: &[u8]) -> Result<Command> {
+    let s = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
+    let number = |v: &str, range: core::ops::RangeInclusive<u32>| -> Result<u32> {
+        let n: u32 = v.parse().map_err(|_| EINVAL)?;
+        if range.contains(&n) {
+            Ok(n)
+        } else {
+            Err(EINVAL)
+        }
+    };
+    match s.split_once('=') {
+        Some(("grace_ms", v)) => Ok(Command::Grace(number(v, GRACE_MS_RANGE)?)),
+        Some(("audit_ms", v)) => Ok(Command::Audit(number(v, AUDIT_MS_RANGE)?)),
+        None if s == "reset" => Ok(Command::Reset),
+        None if s == "audit" => Ok(Command::AuditNow),
+        _ => Err(EINVAL),
+    }
+}
+
+impl Store for ControlFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let l = get().ok_or(ENODEV)?;
+        let cmd = match parse(input) {
+            Ok(c) => c,
+            Err(e) => {
+                pr_info!(
+                    "control: rejected; expected grace_ms=<{}..{}>, audit_ms=<{}..{}>, reset or audit\n",
+                    GRACE_MS_RANGE.start(),
+                    GRACE_MS_RANGE.end(),
+                    AUDIT_MS_RANGE.start(),
+                    AUDIT_MS_RANGE.end()
+                );
+                return Err(e);
+            }
+        };
+        match cmd {
+            Command::Grace(ms) => l.grace_ms.store(ms, Ordering::Relaxed),
+            Command::Audit(ms) => l.audit_ms.store(ms, Ordering::Relaxed),
+            Command::Reset => l.reset(),
+            Command::AuditNow => superblocks::audit(l),
+        }
+        Ok(())
+    }
+}
+
+/// The `superblocks`, `leaks` and `events` files.
+pub(crate) struct LeaksFile;
+
+impl Show for LeaksFile {
+    fn show(&self, m: &SeqFile) -> Result {
+        let l = get().ok_or(ENODEV)?;
+        superblocks::show_leaks(l, m)
+    }
+}
+
+/// The `events` file.
+pub(crate) struct EventsFile;
+
+impl Show for EventsFile {
+    fn show(&self, m: &SeqFile) -> Result {
+        let l = get().ok_or(ENODEV)?;
+        superblocks::show_events(l, m)
+    }
+}

@@ -1,0 +1,1091 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The superblock ledger: every superblock from first sight to free, the
+//! references seen taken and dropped, and the leak flag.
+//!
+//! Most `s_active` increments are open-coded atomics no probe can see
+//! (`grab_super`, OpenZFS's `zfs_vfs_ref`), so the ledger does not count
+//! references; it watches the one thing a leak cannot hide.  Every struct
+//! mount of a superblock holds one `s_active` reference and sits on
+//! `sb->s_mounts`.  A superblock with an empty `s_mounts` and `s_active`
+//! still above zero is held by something that is not a mount.  Unmounting
+//! normally drops the last reference within milliseconds; if that state
+//! lasts longer than the grace period, the superblock is flagged as leaked,
+//! whatever took the reference.
+//!
+//! States: `live` (mounted), `pending` (every mount was unmounted but a
+//! struct mount is still referenced: a lazy unmount with a file open, or a
+//! delayed `mntput`), `detached` (no mounts, `s_active` up, within the grace
+//! period), `leaked`, `dying` (`s_active` reached 0), `shutdown`
+//! (`generic_shutdown_super` ran), `freed` (gone from the superblock list).
+//!
+//! Probes: `vfs_create_mount` and `clone_mnt` (mounts created),
+//! `path_umount` (umount(2)), `deactivate_super` (releases, with call site
+//! and stack), `deactivate_locked_super` (the final release) and
+//! `generic_shutdown_super`.  An audit ([`audit`]) walks all superblocks with
+//! `iterate_supers` periodically and on every read of the files, and
+//! reconciles the ledger with each superblock's real `s_active` and
+//! `s_mounts`.
+
+use crate::{
+    bindings,
+    debugfs::{seq_print, SeqFile, Show},
+    events::{self, Event, Kind},
+    evidence::{is_err_or_null, now_ns, symbol_name, Evidence, Name, Secs},
+    kprobe::{Handler, ProbeData, Regs},
+    ledger::{self, Inner, Ledger},
+    probes::Spec,
+};
+use core::ffi::c_void;
+use kernel::{c_str, prelude::*};
+
+/// The most superblocks tracked at once.
+pub(crate) const MAX_SBS: usize = 12288;
+/// Slots of the pointer index: a power of two, at most half full.
+const INDEX_SIZE: usize = 32768;
+/// Release and acquisition evidence kept per superblock (the most recent).
+pub(crate) const SITES_PER_SB: usize = 4;
+/// Evidence records shared by all superblocks.
+pub(crate) const MAX_SITES: usize = 4096;
+/// Freed superblocks kept for display, oldest forgotten first.
+pub(crate) const KEEP_FREED: usize = 256;
+/// Freed superblocks that had been flagged, kept as `resolved`.
+pub(crate) const KEEP_RESOLVED: usize = 256;
+
+const EMPTY: u32 = 0;
+const TOMB: u32 = u32::MAX;
+
+/// The probes this ledger needs.
+pub(crate) static SPECS: [Spec; 6] = [
+    Spec {
+        role: "sb_mount",
+        symbols: &[c_str!("vfs_create_mount")],
+        handler: Handler::Return {
+            entry: mount_entry,
+            exit: mount_exit,
+        },
+    },
+    Spec {
+        role: "sb_clone",
+        symbols: &[c_str!("clone_mnt")],
+        handler: Handler::Return {
+            entry: clone_entry,
+            exit: clone_exit,
+        },
+    },
+    Spec {
+        role: "sb_umount",
+        symbols: &[c_str!("path_umount")],
+        handler: Handler::Return {
+            entry: umount_entry,
+            exit: umount_exit,
+        },
+    },
+    Spec {
+        role: "sb_release",
+        symbols: &[c_str!("deactivate_super")],
+        handler: Handler::Entry(on_deactivate_super),
+    },
+    Spec {
+        role: "sb_final_release",
+        symbols: &[c_str!("deactivate_locked_super")],
+        handler: Handler::Entry(on_deactivate_locked_super),
+    },
+    Spec {
+        role: "sb_shutdown",
+        symbols: &[c_str!("generic_shutdown_super")],
+        handler: Handler::Entry(on_generic_shutdown_super),
+    },
+];
+
+/// Where a superblock is in its life.
+#[derive(Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum State {
+    /// Mounted somewhere.
+    #[default]
+    Live,
+    /// Unmounted, but a struct mount is still referenced.
+    Pending,
+    /// No mounts, `s_active` up, within the grace period.
+    Detached,
+    /// No mounts, `s_active` up, past the grace period.
+    Leaked,
+    /// `s_active` reached zero; being shut down.
+    Dying,
+    /// `generic_shutdown_super` ran.
+    ShutDown,
+    /// Gone from the superblock list.
+    Freed,
+}
+
+impl State {
+    fn name(self) -> &'static str {
+        match self {
+            State::Live => "live",
+            State::Pending => "pending",
+            State::Detached => "detached",
+            State::Leaked => "leaked",
+            State::Dying => "dying",
+            State::ShutDown => "shutdown",
+            State::Freed => "freed",
+        }
+    }
+}
+
+/// The most recent evidence ids of one kind for one superblock.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct SiteRing {
+    ids: [u64; SITES_PER_SB],
+    n: u64,
+}
+
+impl SiteRing {
+    fn push(&mut self, id: u64) {
+        self.ids[(self.n % SITES_PER_SB as u64) as usize] = id;
+        self.n += 1;
+    }
+
+    /// Ids held, oldest first.
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        let held = self.n.min(SITES_PER_SB as u64);
+        (self.n - held..self.n).map(move |i| self.ids[(i % SITES_PER_SB as u64) as usize])
+    }
+}
+
+/// A reference taken or dropped, with its evidence.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Site {
+    id: u64,
+    kind: Kind,
+    s_active: i32,
+    ev: Evidence,
+}
+
+/// How many entries `sb->s_mounts` has, as far as two pointer reads tell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MountList {
+    Empty,
+    One,
+    Many,
+}
+
+/// What can be read of a live superblock without locks.
+#[derive(Clone, Copy)]
+pub(crate) struct Snapshot {
+    s_active: i32,
+    list: MountList,
+    fstype: Name<16>,
+    s_id: Name<32>,
+    dev: u32,
+}
+
+impl Snapshot {
+    /// Reads `sb`.
+    ///
+    /// # Safety
+    ///
+    /// `sb` must point to a superblock that stays allocated during the call:
+    /// the caller holds a reference or `s_umount`.
+    unsafe fn read(sb: usize) -> Self {
+        let sb = sb as *mut bindings::super_block;
+        // SAFETY: `sb` is live per the safety contract.  `s_active` is an
+        // atomic_t, read as such.  `s_mounts` is only compared, never
+        // followed: its two pointers tell empty, one entry or more, which is
+        // all a racy read can say and all the ledger needs.  `s_type` and
+        // `s_id` are set before a superblock is visible and do not change.
+        unsafe {
+            let s_active = core::ptr::read_volatile(&raw const (*sb).s_active.counter);
+            let head = &raw mut (*sb).s_mounts;
+            let next = core::ptr::read_volatile(&raw const (*head).next);
+            let prev = core::ptr::read_volatile(&raw const (*head).prev);
+            let list = if next == head {
+                MountList::Empty
+            } else if next == prev {
+                MountList::One
+            } else {
+                MountList::Many
+            };
+            let ty = (*sb).s_type;
+            let fstype = if ty.is_null() {
+                Name::default()
+            } else {
+                Name::from_c((*ty).name)
+            };
+            Self {
+                s_active,
+                list,
+                fstype,
+                s_id: Name::from_c((*sb).s_id.as_ptr()),
+                dev: (*sb).s_dev,
+            }
+        }
+    }
+}
+
+/// One superblock in the ledger.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Record {
+    used: bool,
+    sb: usize,
+    fstype: Name<16>,
+    s_id: Name<32>,
+    dev: u32,
+    state: State,
+    state_since: u64,
+    s_active: i32,
+    has_mounts: bool,
+    /// Struct mounts: those seen created, less those seen released, set
+    /// from `s_mounts` whenever it is empty or has one entry.
+    mounts: i32,
+    /// Whether `mounts` is a full count rather than a lower bound.
+    mounts_exact: bool,
+    /// Mounts unmounted by umount(2) whose struct mount still exists.
+    unmounted: i32,
+    first_seen: u64,
+    last_umount: u64,
+    no_mounts_since: u64,
+    shutdown: u64,
+    freed: u64,
+    flagged: u64,
+    resolved: bool,
+    stalled: u64,
+    releases: SiteRing,
+    acquires: SiteRing,
+    n_releases: u32,
+    n_acquires: u32,
+    seen: bool,
+}
+
+impl Record {
+    fn set_state(&mut self, s: State, now: u64) {
+        if self.state != s {
+            self.state = s;
+            self.state_since = now;
+        }
+    }
+
+    /// Takes in what a snapshot says about mounts and `s_active`.
+    fn apply(&mut self, snap: &Snapshot) {
+        self.s_active = snap.s_active;
+        self.has_mounts = snap.list != MountList::Empty;
+        match snap.list {
+            MountList::Empty => {
+                self.mounts = 0;
+                self.mounts_exact = true;
+                self.unmounted = 0;
+            }
+            MountList::One => {
+                self.mounts = 1;
+                self.mounts_exact = true;
+                self.unmounted = self.unmounted.min(1);
+            }
+            MountList::Many => {
+                if self.mounts < 2 {
+                    self.mounts = 2;
+                    self.mounts_exact = false;
+                }
+            }
+        }
+    }
+
+    fn event(&self, kind: Kind, now: u64, ev: Option<&Evidence>, s_active: i32) -> Event {
+        Event {
+            time: now,
+            kind,
+            sb: self.sb,
+            fstype: self.fstype,
+            s_id: self.s_id,
+            s_active,
+            caller: ev.map_or(0, |e| e.caller),
+            pid: ev.map_or(0, |e| e.pid),
+            comm: ev.map_or(Name::default(), |e| e.comm),
+        }
+    }
+}
+
+/// A leak flag or its resolution, found while evaluating a record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transition {
+    Leak,
+    Resolved,
+}
+
+/// Moves a record to the state its facts say, applying the grace period.
+fn evaluate(r: &mut Record, now: u64, grace: u64) -> Option<Transition> {
+    if matches!(r.state, State::ShutDown | State::Freed) {
+        return None;
+    }
+    let mut t = None;
+    let new = if r.has_mounts {
+        if r.state == State::Leaked {
+            // Mounted again (a remount of the same superblock): what held it
+            // was not a leak after all, or no longer matters.
+            r.resolved = true;
+            r.stalled = now.saturating_sub(r.no_mounts_since);
+            t = Some(Transition::Resolved);
+        }
+        r.no_mounts_since = 0;
+        if r.unmounted > 0 && r.mounts_exact && r.unmounted >= r.mounts {
+            State::Pending
+        } else {
+            State::Live
+        }
+    } else if r.s_active <= 0 {
+        State::Dying
+    } else {
+        if r.no_mounts_since == 0 {
+            r.no_mounts_since = now;
+        }
+        if now.saturating_sub(r.no_mounts_since) >= grace {
+            State::Leaked
+        } else {
+            State::Detached
+        }
+    };
+    if new == State::Leaked && r.state != State::Leaked {
+        r.flagged = now;
+        r.resolved = false;
+        t = Some(Transition::Leak);
+    }
+    r.set_state(new, now);
+    t
+}
+
+/// A first-in first-out list of record slots.
+struct Fifo {
+    slots: KVVec<u32>,
+    head: usize,
+    len: usize,
+}
+
+impl Fifo {
+    fn new() -> Result<Self> {
+        Ok(Self {
+            slots: KVVec::from_elem(0, MAX_SBS, GFP_KERNEL)?,
+            head: 0,
+            len: 0,
+        })
+    }
+
+    fn push(&mut self, v: u32) {
+        if self.len == MAX_SBS {
+            return;
+        }
+        self.slots[(self.head + self.len) % MAX_SBS] = v;
+        self.len += 1;
+    }
+
+    fn pop(&mut self) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        let v = self.slots[self.head];
+        self.head = (self.head + 1) % MAX_SBS;
+        self.len -= 1;
+        Some(v)
+    }
+}
+
+/// All superblock records, an index from superblock address to record, and
+/// the shared evidence store.  Protected by the ledger's lock.
+///
+/// # Invariants
+///
+/// A record is in `index` if and only if it is used and not `Freed`.  Every
+/// slot that is not used is in `free`.  Slots in `freed` and `resolved` are
+/// used records in state `Freed`.
+pub(crate) struct Table {
+    recs: KVVec<Record>,
+    index: KVVec<u32>,
+    tombs: usize,
+    free: KVVec<u32>,
+    nfree: usize,
+    freed: Fifo,
+    resolved: Fifo,
+    sites: KVVec<Site>,
+    next_site: u64,
+    /// Superblocks not tracked because the table was full of live ones.
+    pub(crate) dropped: u64,
+}
+
+fn hash(sb: usize) -> usize {
+    ((sb as u64 >> 4).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - INDEX_SIZE.trailing_zeros()))
+        as usize
+}
+
+impl Table {
+    /// Allocates the table, empty.
+    pub(crate) fn new() -> Result<Self> {
+        let mut free = KVVec::with_capacity(MAX_SBS, GFP_KERNEL)?;
+        for i in (0..MAX_SBS as u32).rev() {
+            free.push(i, GFP_KERNEL)?;
+        }
+        // INVARIANT: No record is used; every slot is free.
+        Ok(Self {
+            recs: KVVec::from_elem(Record::default(), MAX_SBS, GFP_KERNEL)?,
+            index: KVVec::from_elem(EMPTY, INDEX_SIZE, GFP_KERNEL)?,
+            tombs: 0,
+            free,
+            nfree: MAX_SBS,
+            freed: Fifo::new()?,
+            resolved: Fifo::new()?,
+            sites: KVVec::from_elem(Site::default(), MAX_SITES, GFP_KERNEL)?,
+            next_site: 0,
+            dropped: 0,
+        })
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&mut self) {
+        for r in self.recs.iter_mut() {
+            r.used = false;
+        }
+        for v in self.index.iter_mut() {
+            *v = EMPTY;
+        }
+        self.tombs = 0;
+        for (i, f) in self.free.iter_mut().enumerate() {
+            *f = (MAX_SBS - 1 - i) as u32;
+        }
+        self.nfree = MAX_SBS;
+        self.freed.len = 0;
+        self.resolved.len = 0;
+        self.next_site = 0;
+        self.dropped = 0;
+    }
+
+    /// Superblocks tracked now.
+    pub(crate) fn tracked(&self) -> usize {
+        MAX_SBS - self.nfree
+    }
+
+    fn find(&self, sb: usize) -> Option<usize> {
+        let mut h = hash(sb);
+        for _ in 0..INDEX_SIZE {
+            match self.index[h] {
+                EMPTY => return None,
+                TOMB => {}
+                v if self.recs[(v - 1) as usize].sb == sb => return Some((v - 1) as usize),
+                _ => {}
+            }
+            h = (h + 1) % INDEX_SIZE;
+        }
+        None
+    }
+
+    fn index_insert(&mut self, sb: usize, slot: usize) {
+        let mut h = hash(sb);
+        while !matches!(self.index[h], EMPTY | TOMB) {
+            h = (h + 1) % INDEX_SIZE;
+        }
+        if self.index[h] == TOMB {
+            self.tombs -= 1;
+        }
+        self.index[h] = slot as u32 + 1;
+    }
+
+    fn index_remove(&mut self, slot: usize) {
+        let mut h = hash(self.recs[slot].sb);
+        for _ in 0..INDEX_SIZE {
+            match self.index[h] {
+                EMPTY => return,
+                v if v == slot as u32 + 1 => {
+                    self.index[h] = TOMB;
+                    self.tombs += 1;
+                    break;
+                }
+                _ => {}
+            }
+            h = (h + 1) % INDEX_SIZE;
+        }
+        if self.tombs > INDEX_SIZE / 4 {
+            // Too many tombstones make lookups slow: rebuild.
+            for v in self.index.iter_mut() {
+                *v = EMPTY;
+            }
+            self.tombs = 0;
+            for i in 0..MAX_SBS {
+                let r = &self.recs[i];
+                if r.used && r.state != State::Freed {
+                    let sb = r.sb;
+                    self.index_insert(sb, i);
+                }
+            }
+        }
+    }
+
+    fn release_slot(&mut self, slot: usize) {
+        self.recs[slot].used = false;
+        self.free[self.nfree] = slot as u32;
+        self.nfree += 1;
+    }
+
+    /// Finds a slot for a new record: a free one, else the oldest freed
+    /// record's, else the oldest resolved one's.
+    fn alloc_slot(&mut self) -> Option<usize> {
+        if self.nfree == 0 {
+            let victim = self.freed.pop().or_else(|| self.resolved.pop())?;
+            self.release_slot(victim as usize);
+        }
+        self.nfree -= 1;
+        Some(self.free[self.nfree] as usize)
+    }
+
+    /// Marks a record freed, drops it from the index and keeps it for display
+    /// within the `KEEP_*` limits.
+    fn retire(&mut self, slot: usize, now: u64) {
+        self.index_remove(slot);
+        let r = &mut self.recs[slot];
+        r.set_state(State::Freed, now);
+        r.freed = now;
+        if r.flagged != 0 {
+            self.resolved.push(slot as u32);
+            while self.resolved.len > KEEP_RESOLVED {
+                if let Some(v) = self.resolved.pop() {
+                    self.release_slot(v as usize);
+                }
+            }
+        } else {
+            self.freed.push(slot as u32);
+            while self.freed.len > KEEP_FREED {
+                if let Some(v) = self.freed.pop() {
+                    self.release_slot(v as usize);
+                }
+            }
+        }
+    }
+
+    /// The record of `sb`, made if there is none.  `alive` says the caller
+    /// just saw `sb` mounted or listed, so a `ShutDown` record for the same
+    /// address belongs to an earlier superblock that was freed and whose
+    /// memory was reused.  Returns the slot and whether it is new, or `None`
+    /// when the table is full of live superblocks (counted in `dropped`).
+    fn get(&mut self, sb: usize, snap: &Snapshot, alive: bool, now: u64) -> Option<(usize, bool)> {
+        if let Some(i) = self.find(sb) {
+            if !(alive && self.recs[i].state == State::ShutDown) {
+                return Some((i, false));
+            }
+            self.retire(i, now);
+        }
+        let Some(i) = self.alloc_slot() else {
+            self.dropped += 1;
+            return None;
+        };
+        self.recs[i] = Record {
+            used: true,
+            sb,
+            fstype: snap.fstype,
+            s_id: snap.s_id,
+            dev: snap.dev,
+            state_since: now,
+            first_seen: now,
+            mounts_exact: snap.list != MountList::Many,
+            ..Record::default()
+        };
+        self.recs[i].apply(snap);
+        self.index_insert(sb, i);
+        Some((i, true))
+    }
+
+    fn push_site(&mut self, kind: Kind, s_active: i32, ev: &Evidence) -> u64 {
+        self.next_site += 1;
+        let id = self.next_site;
+        self.sites[(id % MAX_SITES as u64) as usize] = Site {
+            id,
+            kind,
+            s_active,
+            ev: *ev,
+        };
+        id
+    }
+
+    fn site(&self, id: u64) -> Option<Site> {
+        let s = self.sites[(id % MAX_SITES as u64) as usize];
+        (s.id == id && id != 0).then_some(s)
+    }
+}
+
+/// Runs `f` on the ledger's state with `sb`'s record, creating it if needed.
+/// A new record is announced with a `seen` event unless `quiet`.
+fn with_record(
+    l: &Ledger,
+    sb: usize,
+    snap: &Snapshot,
+    alive: bool,
+    quiet: bool,
+    f: impl FnOnce(&mut Inner, usize, u64),
+) {
+    let now = now_ns();
+    let mut inner = l.inner.lock();
+    let Some((i, new)) = inner.sbs.get(sb, snap, alive, now) else {
+        return;
+    };
+    if new && !quiet {
+        let e = inner.sbs.recs[i].event(Kind::Seen, now, None, snap.s_active);
+        inner.events.push(e);
+    }
+    f(&mut inner, i, now);
+}
+
+// Probe handlers.  They run in the probed function's context: no sleeping,
+// no allocation; they take the ledger's spinlock briefly.
+
+fn mount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    data[0] = regs.entry_return_address();
+    ledger::get().is_some()
+}
+
+fn mount_exit(regs: &Regs, data: &ProbeData) {
+    let mnt = regs.return_value();
+    let Some(l) = ledger::get() else { return };
+    if is_err_or_null(mnt) {
+        return;
+    }
+    // SAFETY: `vfs_create_mount` returned a new vfsmount, which the caller
+    // owns and which holds an `s_active` reference to its superblock.
+    let sb = unsafe { (*(mnt as *const bindings::vfsmount)).mnt_sb } as usize;
+    acquired(l, sb, Kind::Mount, data[0]);
+}
+
+fn clone_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    // clone_mnt(old, root, flag): the copy is of `root->d_sb`.
+    let root = regs.arg(1) as *const bindings::dentry;
+    if root.is_null() || ledger::get().is_none() {
+        return false;
+    }
+    // SAFETY: The caller of `clone_mnt` holds a reference to `root`.
+    data[0] = unsafe { (*root).d_sb } as usize;
+    data[1] = regs.entry_return_address();
+    true
+}
+
+fn clone_exit(regs: &Regs, data: &ProbeData) {
+    let Some(l) = ledger::get() else { return };
+    if is_err_or_null(regs.return_value()) || data[0] == 0 {
+        return;
+    }
+    // The new mount holds an `s_active` reference, so the superblock the
+    // entry handler saw is still live.
+    acquired(l, data[0], Kind::Clone, data[1]);
+}
+
+/// A struct mount of `sb` was created, from `caller`.
+fn acquired(l: &Ledger, sb: usize, kind: Kind, caller: usize) {
+    let ev = Evidence::capture(caller);
+    // SAFETY: The new mount holds a reference to `sb`.
+    let snap = unsafe { Snapshot::read(sb) };
+    with_record(l, sb, &snap, true, false, |inner, i, now| {
+        let id = inner.sbs.push_site(kind, snap.s_active, &ev);
+        let grace = l.grace_ns();
+        let r = &mut inner.sbs.recs[i];
+        // A record made just now counted this mount already.
+        if r.first_seen != now {
+            r.mounts += 1;
+        }
+        r.apply(&snap);
+        r.acquires.push(id);
+        r.n_acquires += 1;
+        evaluate(r, now, grace);
+        let e = r.event(kind, now, Some(&ev), snap.s_active);
+        inner.events.push(e);
+    });
+}
+
+fn umount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    // path_umount(path, flags): the mount is `path->mnt`.
+    let path = regs.arg(0) as *const bindings::path;
+    if path.is_null() || ledger::get().is_none() {
+        return false;
+    }
+    // SAFETY: The caller holds the path, and with it the mount and its
+    // superblock, for the duration of the call.
+    data[0] = unsafe {
+        let mnt = (*path).mnt;
+        if mnt.is_null() {
+            return false;
+        }
+        (*mnt).mnt_sb as usize
+    };
+    data[1] = regs.entry_return_address();
+    true
+}
+
+fn umount_exit(regs: &Regs, data: &ProbeData) {
+    let Some(l) = ledger::get() else { return };
+    if regs.return_value() != 0 {
+        return;
+    }
+    let ev = Evidence::capture(data[1]);
+    let now = now_ns();
+    // The superblock may be on its way out now, so it is not read: only the
+    // record is updated, if there is one.
+    let mut inner = l.inner.lock();
+    let Some(i) = inner.sbs.find(data[0]) else { return };
+    let r = &mut inner.sbs.recs[i];
+    r.unmounted += 1;
+    r.last_umount = now;
+    let e = r.event(Kind::Umount, now, Some(&ev), r.s_active);
+    inner.events.push(e);
+}
+
+/// Whether a call to `deactivate_super` from `caller` drops a struct mount's
+/// reference: `cleanup_mnt` does, wherever the compiler inlined it.
+fn is_mount_release(caller: usize) -> bool {
+    let mut buf = [0u8; 64];
+    matches!(
+        symbol_name(caller, &mut buf),
+        b"cleanup_mnt" | b"__cleanup_mnt" | b"delayed_mntput" | b"mntput_no_expire"
+    )
+}
+
+fn on_deactivate_super(regs: &Regs) {
+    let Some(l) = ledger::get() else { return };
+    let sb = regs.arg(0);
+    if sb == 0 {
+        return;
+    }
+    let caller = regs.entry_return_address();
+    let ev = Evidence::capture(caller);
+    // SAFETY: The caller of `deactivate_super` holds the reference it drops.
+    let snap = unsafe { Snapshot::read(sb) };
+    let mount_release = is_mount_release(caller);
+    with_record(l, sb, &snap, false, false, |inner, i, now| {
+        let id = inner.sbs.push_site(Kind::Release, snap.s_active, &ev);
+        let grace = l.grace_ns();
+        let r = &mut inner.sbs.recs[i];
+        if mount_release {
+            r.mounts = (r.mounts - 1).max(0);
+            r.unmounted = (r.unmounted - 1).max(0);
+        }
+        r.apply(&snap);
+        // The reference is dropped right after this handler returns.
+        r.s_active = snap.s_active - 1;
+        r.releases.push(id);
+        r.n_releases += 1;
+        evaluate(r, now, grace);
+        let e = r.event(Kind::Release, now, Some(&ev), snap.s_active);
+        inner.events.push(e);
+    });
+}
+
+fn on_deactivate_locked_super(regs: &Regs) {
+    let Some(l) = ledger::get() else { return };
+    let sb = regs.arg(0);
+    let ev = Evidence::capture(regs.entry_return_address());
+    let now = now_ns();
+    let mut inner = l.inner.lock();
+    let Some(i) = inner.sbs.find(sb) else { return };
+    let e = inner.sbs.recs[i].event(Kind::FinalRelease, now, Some(&ev), 1);
+    inner.events.push(e);
+}
+
+fn on_generic_shutdown_super(regs: &Regs) {
+    let Some(l) = ledger::get() else { return };
+    let sb = regs.arg(0);
+    let ev = Evidence::capture(regs.entry_return_address());
+    let now = now_ns();
+    let mut inner = l.inner.lock();
+    let Some(i) = inner.sbs.find(sb) else { return };
+    let r = &mut inner.sbs.recs[i];
+    r.shutdown = now;
+    r.s_active = 0;
+    r.set_state(State::ShutDown, now);
+    let resolved = r.flagged != 0 && !r.resolved;
+    if resolved {
+        r.resolved = true;
+        r.stalled = now.saturating_sub(if r.no_mounts_since != 0 {
+            r.no_mounts_since
+        } else {
+            r.flagged
+        });
+    }
+    let shut = r.event(Kind::Shutdown, now, Some(&ev), 0);
+    let res = r.event(Kind::Resolved, now, Some(&ev), 0);
+    inner.events.push(shut);
+    if resolved {
+        inner.events.push(res);
+    }
+}
+
+/// # Safety
+///
+/// Called by `iterate_supers_type` with `s_umount` held and `arg` the `Ledger`
+/// that [`audit`] passed.
+unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void) {
+    // SAFETY: `arg` is the ledger, borrowed by `audit` for the whole walk.
+    let l = unsafe { &*(arg as *const Ledger) };
+    // SAFETY: `iterate_supers_type` holds `s_umount` and a passive reference.
+    let snap = unsafe { Snapshot::read(sb as usize) };
+    // Superblocks found by the first audit after load or reset predate the
+    // ledger: they are listed, not announced.
+    let quiet = l.seeding.load(core::sync::atomic::Ordering::Relaxed);
+    with_record(l, sb as usize, &snap, true, quiet, |inner, i, _now| {
+        let r = &mut inner.sbs.recs[i];
+        r.apply(&snap);
+        r.seen = true;
+    });
+}
+
+/// The most filesystem types an audit walks.
+pub(crate) const MAX_FS_TYPES: usize = 128;
+
+/// Reconciles the ledger with every superblock's real `s_active` and
+/// `s_mounts`, applies the grace period and flags leaks.  Must be called from
+/// process context: it sleeps on the audit lock and on each superblock's
+/// `s_umount`.
+///
+/// `iterate_supers` is not exported, so the audit walks every registered
+/// filesystem type (see [`Ledger::fs_types`]) and each type's superblocks
+/// with the exported `iterate_supers_type`.
+pub(crate) fn audit(l: &Ledger) {
+    audit_locked(l, &l.audit_lock.lock());
+}
+
+/// [`audit`], for a caller that holds the audit lock.
+pub(crate) fn audit_locked(l: &Ledger, _audit: &kernel::sync::lock::Guard<'_, (), kernel::sync::lock::mutex::MutexBackend>) {
+    let start = now_ns();
+    {
+        let mut inner = l.inner.lock();
+        for r in inner.sbs.recs.iter_mut().filter(|r| r.used) {
+            r.seen = false;
+        }
+    }
+    let mut types = [core::ptr::null_mut(); MAX_FS_TYPES];
+    let n = l.fs_types(&mut types);
+    for &t in &types[..n] {
+        // SAFETY: `t` is a registered type whose module, if any, is live; it
+        // stays registered while we hold the audit lock (see
+        // `Ledger::fs_types`).  `audit_one` matches the callback type, and
+        // `l` outlives the walk.
+        unsafe {
+            bindings::iterate_supers_type(
+                t,
+                Some(audit_one),
+                (l as *const Ledger).cast_mut().cast(),
+            )
+        };
+    }
+
+    let now = now_ns();
+    let grace = l.grace_ns();
+    let mut guard = l.inner.lock();
+    let inner = &mut *guard;
+    for i in 0..MAX_SBS {
+        let r = inner.sbs.recs[i];
+        if !r.used || r.state == State::Freed || r.seen || r.first_seen >= start {
+            if r.used && r.seen {
+                let r = &mut inner.sbs.recs[i];
+                match evaluate(r, now, grace) {
+                    Some(Transition::Leak) => {
+                        let stalled = now.saturating_sub(r.no_mounts_since) / 1_000_000;
+                        report_leak(r, stalled);
+                        let e = r.event(Kind::Leak, now, None, r.s_active);
+                        inner.events.push(e);
+                    }
+                    Some(Transition::Resolved) => {
+                        let e = r.event(Kind::Resolved, now, None, r.s_active);
+                        inner.events.push(e);
+                    }
+                    None => {}
+                }
+            }
+            continue;
+        }
+        // Not listed any more: shut down and freed, or being torn down
+        // (`iterate_supers_type` skips dying superblocks).  A record we saw shut
+        // down is freed now; any other is dying, and freed if it is still
+        // missing at the next audit.
+        if matches!(r.state, State::ShutDown | State::Dying) {
+            let e = r.event(Kind::Freed, now, None, 0);
+            inner.sbs.retire(i, now);
+            inner.events.push(e);
+        } else {
+            inner.sbs.recs[i].set_state(State::Dying, now);
+        }
+    }
+}
+
+fn report_leak(r: &Record, stalled_ms: u64) {
+    let mut fstype = [0u8; 17];
+    let mut s_id = [0u8; 33];
+    fstype[..r.fstype.as_str().len()].copy_from_slice(r.fstype.as_str().as_bytes());
+    s_id[..r.s_id.as_str().len()].copy_from_slice(r.s_id.as_str().as_bytes());
+    // SAFETY: Both names are NUL-terminated; `sb` is only printed, hashed.
+    unsafe {
+        bindings::rl_report_leak(
+            fstype.as_ptr().cast(),
+            s_id.as_ptr().cast(),
+            r.sb as *const c_void,
+            r.s_active,
+            stalled_ms as _,
+        )
+    };
+}
+
+/// Prints `sb=<id> fstype=.. s_id=.. dev=M:m` (no newline).
+fn show_identity(m: &SeqFile, r: &Record) {
+    seq_print!(m, "sb=");
+    m.hashed(r.sb);
+    seq_print!(
+        m,
+        " fstype={} s_id={} dev={}:{}",
+        r.fstype.as_str(),
+        r.s_id.as_str(),
+        r.dev >> 20,
+        r.dev & 0xfffff
+    );
+}
+
+fn show_mounts(m: &SeqFile, r: &Record) {
+    if r.mounts_exact {
+        seq_print!(m, " mounts={}", r.mounts);
+    } else {
+        seq_print!(m, " mounts={}+", r.mounts);
+    }
+}
+
+/// Copies record `i` out of the table, with its evidence, under the lock.
+fn copy_record(
+    l: &Ledger,
+    i: usize,
+) -> Option<(Record, [Option<Site>; SITES_PER_SB], [Option<Site>; SITES_PER_SB])> {
+    let inner = l.inner.lock();
+    let r = inner.sbs.recs[i];
+    if !r.used {
+        return None;
+    }
+    let mut rel = [None; SITES_PER_SB];
+    let mut acq = [None; SITES_PER_SB];
+    for (d, id) in rel.iter_mut().zip(r.releases.iter()) {
+        *d = inner.sbs.site(id);
+    }
+    for (d, id) in acq.iter_mut().zip(r.acquires.iter()) {
+        *d = inner.sbs.site(id);
+    }
+    Some((r, rel, acq))
+}
+
+/// The `superblocks` file.
+pub(crate) struct SuperblocksFile;
+
+impl Show for SuperblocksFile {
+    fn show(&self, m: &SeqFile) -> Result {
+        let l = ledger::get().ok_or(ENODEV)?;
+        audit(l);
+        let now = now_ns();
+        {
+            let inner = l.inner.lock();
+            seq_print!(
+                m,
+                "# tracked={} capacity={} dropped={} grace_ms={}\n",
+                inner.sbs.tracked(),
+                MAX_SBS,
+                inner.sbs.dropped,
+                l.grace_ms()
+            );
+        }
+        // One record at a time, so probe handlers never wait long for the
+        // lock.  Slots keep their records, so the order is stable.
+        for i in 0..MAX_SBS {
+            let Some((r, _, _)) = copy_record(l, i) else { continue };
+            show_identity(m, &r);
+            seq_print!(m, " state={} s_active={}", r.state.name(), r.s_active);
+            show_mounts(m, &r);
+            seq_print!(
+                m,
+                " unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
+                r.unmounted,
+                now.saturating_sub(r.state_since) / 1_000_000,
+                Secs(r.first_seen),
+                Secs(r.last_umount),
+                Secs(r.shutdown),
+                r.n_releases,
+                r.n_acquires
+            );
+        }
+        Ok(())
+    }
+}
+
+fn show_site(m: &SeqFile, s: &Site) {
+    let what = if s.kind == Kind::Release { "release" } else { "acquire" };
+    seq_print!(m, "  {} t={} kind={} s_active={} ", what, Secs(s.ev.time), events_kind(s.kind), s.s_active);
+    s.ev.show_who(m);
+    seq_print!(m, "\n");
+    s.ev.show_stack(m, "    ");
+}
+
+fn events_kind(k: Kind) -> &'static str {
+    match k {
+        Kind::Mount => "mount",
+        Kind::Clone => "clone",
+        Kind::Release => "deactivate_super",
+        _ => "other",
+    }
+}
+
+/// The superblock part of the `leaks` file: each flagged superblock, with
+/// its evidence.
+pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
+    audit(l);
+    let now = now_ns();
+    for i in 0..MAX_SBS {
+        let Some((r, rel, acq)) = copy_record(l, i) else { continue };
+        if r.flagged == 0 {
+            continue;
+        }
+        seq_print!(m, "superblock ");
+        show_identity(m, &r);
+        if r.resolved {
+            seq_print!(
+                m,
+                " state=resolved stalled_ms={} flagged={} now={}",
+                r.stalled / 1_000_000,
+                Secs(r.flagged),
+                r.state.name()
+            );
+        } else {
+            seq_print!(
+                m,
+                " state=leaked stalled_ms={} flagged={}",
+                now.saturating_sub(r.no_mounts_since) / 1_000_000,
+                Secs(r.flagged)
+            );
+        }
+        seq_print!(m, " s_active={}", r.s_active);
+        show_mounts(m, &r);
+        if r.mounts_exact {
+            seq_print!(m, " unexplained={}", (r.s_active - r.mounts).max(0));
+        }
+        seq_print!(m, " releases={} acquires={}\n", r.n_releases, r.n_acquires);
+        for s in Iterator::chain(rel.iter(), acq.iter()).flatten() {
+            show_site(m, s);
+        }
+    }
+    Ok(())
+}
+
+/// Prints every event in the ring.
+pub(crate) fn show_events(l: &Ledger, m: &SeqFile) -> Result {
+    let (first, end) = {
+        let inner = l.inner.lock();
+        (inner.events.first(), inner.events.end())
+    };
+    seq_print!(
+        m,
+        "# capacity={} held={} dropped={}\n",
+        events::MAX_EVENTS,
+        end - first,
+        first
+    );
+    // One event at a time, so probe handlers never wait long for the lock.
+    // Events recorded meanwhile are left for the next read; one overwritten
+    // meanwhile is skipped.
+    for seq in first..end {
+        let e = l.inner.lock().events.get(seq);
+        if let Some(e) = e {
+            events::show(m, &e);
+        }
+    }
+    Ok(())
+}
