@@ -5,6 +5,7 @@
  */
 #include <linux/fs.h>
 #include <linux/kprobes.h>
+#include <linux/delay.h>
 #include <linux/module.h>
 #include <linux/rcupdate.h>
 #include <linux/moduleparam.h>
@@ -94,20 +95,47 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
 			   sb, fstype, s_id, s_active, stalled_ms);
 }
 
-int rl_collect_fs_types(struct file_system_type *start,
-			struct file_system_type **out, int max)
+/* The module whose filesystem type the audit is walking, or NULL. */
+static struct module *rl_walking;
+
+struct file_system_type *rl_fs_type_next(struct file_system_type *start,
+					 unsigned int *pos)
 {
 	struct file_system_type *t;
-	int n = 0;
+	unsigned int i = 0;
 
 	rcu_read_lock();
-	for (t = start; t; t = READ_ONCE(t->next)) {
-		if (t->owner && !module_is_live(t->owner))
+	for (t = start; t; t = READ_ONCE(t->next), i++) {
+		if (i < *pos)
 			continue;
-		if (n < max)
-			out[n] = t;
-		n++;
+		*pos = i + 1;
+		if (!t->owner)
+			break;
+		WRITE_ONCE(rl_walking, t->owner);
+		/*
+		 * Store rl_walking before loading the module state; pairs with
+		 * the barrier in rl_module_going(), which stores the state
+		 * before loading rl_walking.  Either we see the module going
+		 * and skip its type, or the notifier sees us and waits.
+		 */
+		smp_mb();
+		if (module_is_live(t->owner))
+			break;
+		WRITE_ONCE(rl_walking, NULL);
 	}
 	rcu_read_unlock();
-	return n;
+	return t;
+}
+
+void rl_fs_type_done(void)
+{
+	smp_store_release(&rl_walking, NULL);
+}
+
+void rl_module_going(struct module *mod)
+{
+	/* The caller set mod->state to GOING before the notifier chain ran. */
+	smp_mb();
+	while (READ_ONCE(rl_walking) == mod)
+		msleep(1);
 }

@@ -62,15 +62,21 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
 		    int s_active, unsigned long stalled_ms);
 
 /*
- * Collects the registered filesystem types from `start` onwards into out[]
- * (at most `max`), skipping types owned by a module that is not live, and
- * returns how many it found (which may exceed `max`).  The list is walked
- * under RCU: unregister_filesystem() unlinks a type and then waits for an
- * RCU grace period.  Callers must hold the lock that refledger's module
- * notifier takes on MODULE_STATE_GOING, so a live module's type stays
- * registered until they drop it.
+ * Filesystem types for the audit, which walks each type's superblocks with
+ * iterate_supers_type() because iterate_supers() is not exported.
+ *
+ * rl_fs_type_next() returns the first registered type at or after position
+ * *pos counted from `start` (advancing *pos), or NULL at the end.  The list
+ * is walked under RCU: unregister_filesystem() unlinks a type, then waits for
+ * a grace period.  A type owned by a module is returned only if the module
+ * is live, and the module is recorded as being walked, so that
+ * rl_module_going() (called from a module notifier on MODULE_STATE_GOING)
+ * waits until rl_fs_type_done(): the type cannot be unregistered and freed
+ * while the audit uses it.  One walker at a time (the audit lock).
  */
-int rl_collect_fs_types(struct file_system_type *start,
-			struct file_system_type **out, int max);
+struct file_system_type *rl_fs_type_next(struct file_system_type *start,
+					 unsigned int *pos);
+void rl_fs_type_done(void);
+void rl_module_going(struct module *mod);
 
 #endif

@@ -52,9 +52,7 @@ pub(crate) struct Ledger {
     running: AtomicBool,
     /// Set during the audit that seeds the ledger after load or reset.
     pub(crate) seeding: AtomicBool,
-    /// Held by an audit for its whole walk, and taken by the module notifier
-    /// when a module starts unloading: a filesystem type an audit walks cannot
-    /// be unregistered under it.
+    /// Serializes audits.
     #[pin]
     pub(crate) audit_lock: Mutex<()>,
     #[pin]
@@ -132,19 +130,22 @@ impl Ledger {
         unsafe { bindings::rl_queue_delayed_work_ms(self.work.get(), self.audit_ms()) };
     }
 
-    /// Fills `out` with the registered filesystem types whose module (if
-    /// any) is live, and returns how many it filled.  The caller must hold
-    /// `audit_lock`: a type returned stays registered until it is dropped,
-    /// because unloading a module first runs our notifier, which takes it.
-    pub(crate) fn fs_types(
-        &self,
-        out: &mut [*mut bindings::file_system_type; superblocks::MAX_FS_TYPES],
-    ) -> usize {
-        // SAFETY: `first_fs_type` is built in; `out` has room for its length.
-        let n = unsafe {
-            bindings::rl_collect_fs_types(self.first_fs_type, out.as_mut_ptr(), out.len() as i32)
-        };
-        (n.max(0) as usize).min(out.len())
+    /// Calls `f` for every registered filesystem type whose module, if any,
+    /// is live.  The caller must hold `audit_lock`.  While `f` runs, the
+    /// type's module cannot finish unloading (see `rl_fs_type_next`).
+    pub(crate) fn for_each_fs_type(&self, mut f: impl FnMut(*mut bindings::file_system_type)) {
+        let mut pos = 0;
+        loop {
+            // SAFETY: `first_fs_type` is built in and never unregistered;
+            // `pos` is ours.
+            let t = unsafe { bindings::rl_fs_type_next(self.first_fs_type, &mut pos) };
+            if t.is_null() {
+                break;
+            }
+            f(t);
+            // SAFETY: Ends the walk of `t` started by `rl_fs_type_next`.
+            unsafe { bindings::rl_fs_type_done() };
+        }
     }
 
     /// The grace period in milliseconds.
@@ -205,14 +206,15 @@ impl PinnedDrop for Ledger {
 unsafe extern "C" fn module_notify(
     _nb: *mut bindings::notifier_block,
     action: kernel::ffi::c_ulong,
-    _data: *mut c_void,
+    data: *mut c_void,
 ) -> kernel::ffi::c_int {
     if action == bindings::module_state_MODULE_STATE_GOING as kernel::ffi::c_ulong {
-        if let Some(l) = get() {
-            // Wait for an audit walking this module's filesystem type, if
-            // any; later audits skip the type, as its module is not live.
-            drop(l.audit_lock.lock());
-        }
+        // Wait while an audit walks this module's filesystem type, if it
+        // does; later audits skip the type, as its module is not live.  A
+        // module that owns superblocks cannot be unloading, so the wait is
+        // never for a walk blocked on a superblock.
+        // SAFETY: For module notifications, `data` is the module.
+        unsafe { bindings::rl_module_going(data.cast()) };
     }
     bindings::NOTIFY_DONE as kernel::ffi::c_int
 }

@@ -826,16 +826,13 @@ unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void)
     });
 }
 
-/// The most filesystem types an audit walks.
-pub(crate) const MAX_FS_TYPES: usize = 128;
-
 /// Reconciles the ledger with every superblock's real `s_active` and
 /// `s_mounts`, applies the grace period and flags leaks.  Must be called from
 /// process context: it sleeps on the audit lock and on each superblock's
 /// `s_umount`.
 ///
 /// `iterate_supers` is not exported, so the audit walks every registered
-/// filesystem type (see [`Ledger::fs_types`]) and each type's superblocks
+/// filesystem type (see [`Ledger::for_each_fs_type`]) and each type's superblocks
 /// with the exported `iterate_supers_type`.
 pub(crate) fn audit(l: &Ledger) {
     audit_locked(l, &l.audit_lock.lock());
@@ -850,28 +847,21 @@ pub(crate) fn audit_locked(l: &Ledger, _audit: &kernel::sync::lock::Guard<'_, ()
             r.seen = false;
         }
     }
-    let mut types = [core::ptr::null_mut(); MAX_FS_TYPES];
-    let n = l.fs_types(&mut types);
-    for &t in &types[..n] {
-        // SAFETY: `t` is a registered type whose module, if any, is live; it
-        // stays registered while we hold the audit lock (see
-        // `Ledger::fs_types`).  `audit_one` matches the callback type, and
-        // `l` outlives the walk.
+    l.for_each_fs_type(|t| {
+        // SAFETY: `t` stays registered while this runs (see
+        // `Ledger::for_each_fs_type`).  `audit_one` matches the callback
+        // type, and `l` outlives the walk.
         unsafe {
-            bindings::iterate_supers_type(
-                t,
-                Some(audit_one),
-                (l as *const Ledger).cast_mut().cast(),
-            )
+            bindings::iterate_supers_type(t, Some(audit_one), (l as *const Ledger).cast_mut().cast())
         };
-    }
+    });
 
     let now = now_ns();
     let grace = l.grace_ns();
     let mut guard = l.inner.lock();
     let inner = &mut *guard;
     for i in 0..MAX_SBS {
-        let r = inner.sbs.recs[i];
+        let r = &inner.sbs.recs[i];
         if !r.used || r.state == State::Freed || r.seen || r.first_seen >= start {
             if r.used && r.seen {
                 let r = &mut inner.sbs.recs[i];

@@ -9,7 +9,7 @@
 
 fixture=$RL_TOP/tests/fixtures/leakyfs/leakyfs.ko
 ctl=/sys/kernel/debug/leakyfs/ctl
-grace=1000
+grace=3000
 audit=500
 
 t_ok "insmod refledger" rl_load
