@@ -6,5 +6,6 @@
 #include <linux/debugfs.h>
 #include <linux/kprobes.h>
 #include <linux/stacktrace.h>
+#include <linux/tracepoint.h>
 
 #include "helpers.h"

@@ -26,14 +26,22 @@ pub(crate) struct Name<const N: usize> {
 
 impl<const N: usize> Default for Name<N> {
     fn default() -> Self {
-        Self {
-            bytes: [0; N],
-            len: 0,
-        }
+        Self::EMPTY
     }
 }
 
 impl<const N: usize> Name<N> {
+    /// The empty name.
+    pub(crate) const EMPTY: Self = Self {
+        bytes: [0; N],
+        len: 0,
+    };
+
+    /// Whether the name equals `s`.
+    pub(crate) fn is(&self, s: &[u8]) -> bool {
+        &self.bytes[..self.len as usize] == s
+    }
+
     /// Copies up to `N` bytes of a NUL-terminated C string.
     ///
     /// # Safety
@@ -119,6 +127,15 @@ pub(crate) struct Evidence {
 }
 
 impl Evidence {
+    /// No evidence.
+    pub(crate) const EMPTY: Self = Self {
+        time: 0,
+        caller: 0,
+        stack: [0; STACK_DEPTH],
+        pid: 0,
+        comm: Name::EMPTY,
+    };
+
     /// Captures the current task and stack, for a call made from `caller`.
     pub(crate) fn capture(caller: usize) -> Self {
         let mut raw = [0usize; UNWIND_DEPTH];

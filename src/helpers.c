@@ -3,6 +3,7 @@
  * The C side of refledger.ko: module parameters, which 6.12's Rust `module!`
  * cannot declare, and wrappers for inline functions.
  */
+#include <linux/blkdev.h>
 #include <linux/fs.h>
 #include <linux/kprobes.h>
 #include <linux/delay.h>
@@ -13,6 +14,7 @@
 #include <linux/sched.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
+#include <linux/tracepoint.h>
 #include <linux/ptrace.h>
 
 #include "helpers.h"
@@ -138,4 +140,24 @@ void rl_module_going(struct module *mod)
 	smp_mb();
 	while (READ_ONCE(rl_walking) == mod)
 		msleep(1);
+}
+
+void rl_tracepoint_synchronize_unregister(void)
+{
+	tracepoint_synchronize_unregister();
+}
+
+void rl_bdev_name(char *buf, size_t len, struct block_device *bdev)
+{
+	snprintf(buf, len, "%pg", bdev);
+}
+
+void rl_rcu_read_lock(void)
+{
+	rcu_read_lock();
+}
+
+void rl_rcu_read_unlock(void)
+{
+	rcu_read_unlock();
 }

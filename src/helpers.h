@@ -6,6 +6,7 @@
 #ifndef REFLEDGER_HELPERS_H
 #define REFLEDGER_HELPERS_H
 
+#include <linux/blkdev.h>
 #include <linux/fs.h>
 #include <linux/kprobes.h>
 #include <linux/workqueue.h>
@@ -78,5 +79,15 @@ struct file_system_type *rl_fs_type_next(struct file_system_type *start,
 					 unsigned int *pos);
 void rl_fs_type_done(void);
 void rl_module_going(struct module *mod);
+
+/* tracepoint_synchronize_unregister(), an inline function. */
+void rl_tracepoint_synchronize_unregister(void);
+
+/* snprintf("%pg") of a block device: its name, such as "loop0" or "sda1". */
+void rl_bdev_name(char *buf, size_t len, struct block_device *bdev);
+
+/* rcu_read_lock() and rcu_read_unlock(), inline functions. */
+void rl_rcu_read_lock(void);
+void rl_rcu_read_unlock(void);
 
 #endif

@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use kernel::{container_of, error::to_result, ffi, prelude::*, str::CString, types::Opaque};
 
 /// Scratch space a kretprobe's entry handler fills for its return handler.
-pub(crate) type ProbeData = [usize; 4];
+pub(crate) type ProbeData = [usize; 6];
 
 /// What a probe calls when it fires.
 #[derive(Clone, Copy)]
@@ -306,7 +306,7 @@ unsafe extern "C" fn entry_trampoline(
         // SAFETY: The instance's data area is ours until the exit handler
         // ran; nobody else accesses it.
         let data = unsafe { &mut *data };
-        *data = [0; 4];
+        *data = [0; 6];
         if entry(&Regs(regs), data) {
             return 0;
         }

@@ -10,7 +10,7 @@
 use crate::{
     bindings,
     debugfs::{seq_print, SeqFile, Show, Store},
-    events, superblocks,
+    bdevs, events, modules, superblocks,
 };
 use core::{
     ffi::c_void,
@@ -38,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) sbs: superblocks::Table,
     /// Recent events.
     pub(crate) events: events::Ring,
+    /// The block device ledger.
+    pub(crate) bdevs: bdevs::Table,
 }
 
 /// The shared state.
@@ -57,6 +59,9 @@ pub(crate) struct Ledger {
     pub(crate) audit_lock: Mutex<()>,
     #[pin]
     notifier: Opaque<bindings::notifier_block>,
+    /// The `modules=` names as written, for reading back (empty: all).
+    #[pin]
+    filter: Mutex<([[u8; MODNAME]; modules::MAX_FILTER], usize)>,
     /// Where the walk of filesystem types starts: sysfs, the first type
     /// registered at boot (by `mnt_init`), built in and never unregistered.
     first_fs_type: *mut bindings::file_system_type,
@@ -79,6 +84,7 @@ impl Ledger {
         let inner = Inner {
             sbs: superblocks::Table::new()?,
             events: events::Ring::new()?,
+            bdevs: bdevs::Table::new()?,
         };
         // SAFETY: The name is a valid C string; sysfs is built in, so this
         // neither loads a module nor takes a reference that needs dropping.
@@ -97,6 +103,7 @@ impl Ledger {
             running: AtomicBool::new(false),
             seeding: AtomicBool::new(false),
             audit_lock <- new_mutex!((), "refledger:audit"),
+            filter <- new_mutex!(([[0; MODNAME]; modules::MAX_FILTER], 0), "refledger:filter"),
             // SAFETY: A zeroed notifier_block is valid; the callback is set
             // here and the block is registered in `start_audit`.
             notifier <- Opaque::ffi_init(|p: *mut bindings::notifier_block| unsafe {
@@ -178,6 +185,7 @@ impl Ledger {
             let mut inner = self.inner.lock();
             inner.sbs.clear();
             inner.events.clear();
+            inner.bdevs.clear();
         }
         self.seeding.store(true, Ordering::Relaxed);
         superblocks::audit_locked(self, &audit);
@@ -208,7 +216,12 @@ unsafe extern "C" fn module_notify(
     action: kernel::ffi::c_ulong,
     data: *mut c_void,
 ) -> kernel::ffi::c_int {
-    if action == bindings::module_state_MODULE_STATE_GOING as kernel::ffi::c_ulong {
+    let coming = action == bindings::module_state_MODULE_STATE_COMING as kernel::ffi::c_ulong;
+    let going = action == bindings::module_state_MODULE_STATE_GOING as kernel::ffi::c_ulong;
+    if coming || going {
+        modules::on_module_state(data.cast(), coming);
+    }
+    if going {
         // Wait while an audit walks this module's filesystem type, if it
         // does; later audits skip the type, as its module is not live.  A
         // module that owns superblocks cannot be unloading, so the wait is
@@ -242,13 +255,22 @@ pub(crate) struct ControlFile;
 impl Show for ControlFile {
     fn show(&self, m: &SeqFile) -> Result {
         let l = get().ok_or(ENODEV)?;
-        seq_print!(m, "grace_ms={}\naudit_ms={}\n", l.grace_ms(), l.audit_ms());
+        seq_print!(m, "grace_ms={}\naudit_ms={}\nmodules=", l.grace_ms(), l.audit_ms());
+        let filter = l.filter.lock();
+        if filter.1 == 0 {
+            seq_print!(m, "all");
+        }
+        for (i, name) in filter.0.iter().take(filter.1).enumerate() {
+            let len = name.iter().position(|&c| c == 0).unwrap_or(MODNAME);
+            let name = core::str::from_utf8(&name[..len]).unwrap_or("?");
+            seq_print!(m, "{}{}", if i == 0 { "" } else { "," }, name);
+        }
+        seq_print!(m, "\n");
         Ok(())
     }
 }
 
 /// A parsed control command.
-#[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Command {
     /// `grace_ms=N`
     Grace(u32),
@@ -258,7 +280,12 @@ pub(crate) enum Command {
     Reset,
     /// `audit`
     AuditNow,
+    /// `modules=all` (None) or `modules=a,b` (up to `MAX_FILTER` names).
+    Modules(Option<[[u8; MODNAME]; modules::MAX_FILTER]>, usize),
 }
+
+/// The longest module name `modules=` takes.
+const MODNAME: usize = 55;
 
 /// Parses one control write.  Surrounding white space is ignored; anything
 /// but one valid command is `EINVAL`.
@@ -275,6 +302,22 @@ pub(crate) fn parse(input: &[u8]) -> Result<Command> {
     match s.split_once('=') {
         Some(("grace_ms", v)) => Ok(Command::Grace(number(v, GRACE_MS_RANGE)?)),
         Some(("audit_ms", v)) => Ok(Command::Audit(number(v, AUDIT_MS_RANGE)?)),
+        Some(("modules", "all")) => Ok(Command::Modules(None, 0)),
+        Some(("modules", v)) => {
+            let mut names = [[0u8; MODNAME]; modules::MAX_FILTER];
+            let mut n = 0;
+            for name in v.split(',') {
+                let valid = !name.is_empty()
+                    && name.len() <= MODNAME
+                    && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
+                if !valid || n == modules::MAX_FILTER {
+                    return Err(EINVAL);
+                }
+                names[n][..name.len()].copy_from_slice(name.as_bytes());
+                n += 1;
+            }
+            Ok(Command::Modules(Some(names), n))
+        }
         None if s == "reset" => Ok(Command::Reset),
         None if s == "audit" => Ok(Command::AuditNow),
         _ => Err(EINVAL),
@@ -288,7 +331,7 @@ impl Store for ControlFile {
             Ok(c) => c,
             Err(e) => {
                 pr_info!(
-                    "control: rejected; expected grace_ms=<{}..{}>, audit_ms=<{}..{}>, reset or audit\n",
+                    "control: rejected; expected grace_ms=<{}..{}>, audit_ms=<{}..{}>, modules=all|<name,...>, reset or audit\n",
                     GRACE_MS_RANGE.start(),
                     GRACE_MS_RANGE.end(),
                     AUDIT_MS_RANGE.start(),
@@ -302,6 +345,21 @@ impl Store for ControlFile {
             Command::Audit(ms) => l.audit_ms.store(ms, Ordering::Relaxed),
             Command::Reset => l.reset(),
             Command::AuditNow => superblocks::audit(l),
+            Command::Modules(None, _) => {
+                let mut filter = l.filter.lock();
+                filter.1 = 0;
+                modules::set_filter(None);
+            }
+            Command::Modules(Some(names), n) => {
+                let mut filter = l.filter.lock();
+                *filter = (names, n);
+                let mut list: [&[u8]; modules::MAX_FILTER] = [&[]; modules::MAX_FILTER];
+                for (d, name) in list.iter_mut().zip(names.iter()).take(n) {
+                    let len = name.iter().position(|&c| c == 0).unwrap_or(MODNAME);
+                    *d = &name[..len];
+                }
+                modules::set_filter(Some(&list[..n]));
+            }
         }
         Ok(())
     }
@@ -313,7 +371,10 @@ pub(crate) struct LeaksFile;
 impl Show for LeaksFile {
     fn show(&self, m: &SeqFile) -> Result {
         let l = get().ok_or(ENODEV)?;
-        superblocks::show_leaks(l, m)
+        superblocks::show_leaks(l, m)?;
+        bdevs::show_leaks(m);
+        modules::show_leaks(m, bdevs::show_holders_of);
+        Ok(())
     }
 }
 

@@ -15,14 +15,21 @@ use crate::{
 };
 use kernel::{fmt, prelude::*, str::CString};
 
+/// A symbol that can fill a role, with the handler that understands its
+/// arguments (they differ between kernel versions).
+pub(crate) struct Candidate {
+    /// The function to probe.
+    pub(crate) symbol: &'static CStr,
+    /// What to run when the probe fires.
+    pub(crate) handler: Handler,
+}
+
 /// One role and the symbols that can fill it, most recent kernel first.
 pub(crate) struct Spec {
     /// Short name of what the probe observes, shown as `role=`.
     pub(crate) role: &'static str,
-    /// Candidate symbols, tried in order.
-    pub(crate) symbols: &'static [&'static CStr],
-    /// What to run when the probe fires.
-    pub(crate) handler: Handler,
+    /// Candidates, tried in order; the first that registers is armed.
+    pub(crate) candidates: &'static [Candidate],
 }
 
 /// The role of probes asked for with the `extra_probes=` parameter.
@@ -39,6 +46,8 @@ fn count_only(_regs: &crate::kprobe::Regs) {}
 /// All of refledger's probes, armed or not.
 pub(crate) struct ProbeSet {
     probes: KVec<Pin<KBox<Probe>>>,
+    /// The module ledger's tracepoints, listed with the kprobes.
+    pub(crate) tracepoints: Option<crate::modules::ModuleProbes>,
 }
 
 impl ProbeSet {
@@ -51,10 +60,10 @@ impl ProbeSet {
     pub(crate) fn new(specs: &[&[Spec]], extra: Option<&CStr>) -> Result<Self> {
         let mut probes = KVec::new();
         for spec in specs.iter().flat_map(|s| s.iter()) {
-            for sym in spec.symbols {
-                let name = CString::try_from_fmt(fmt!("{}", sym))?;
+            for c in spec.candidates {
+                let name = CString::try_from_fmt(fmt!("{}", c.symbol))?;
                 probes.push(
-                    KBox::pin_init(Probe::new(name, spec.role, spec.handler), GFP_KERNEL)?,
+                    KBox::pin_init(Probe::new(name, spec.role, c.handler), GFP_KERNEL)?,
                     GFP_KERNEL,
                 )?;
             }
@@ -72,7 +81,10 @@ impl ProbeSet {
                 )?;
             }
         }
-        Ok(Self { probes })
+        Ok(Self {
+            probes,
+            tracepoints: None,
+        })
     }
 
     /// Arms, for each role, the first candidate that registers.  A role none
@@ -170,6 +182,9 @@ impl Show for ProbeSet {
                 }
             }
             seq_print!(m, " hits={} missed={}\n", p.hits(), p.missed());
+        }
+        if let Some(t) = &self.tracepoints {
+            t.show(m);
         }
         Ok(())
     }

@@ -11,7 +11,9 @@
 //! - `superblocks`: one line per superblock: state, `s_active`, mounts.
 //! - `leaks`: each flagged superblock with its evidence.
 //! - `events`: a ring of recent events, oldest first.
-//! - `control`: `grace_ms=N`, `audit_ms=N`, `reset`, `audit`.
+//! - `bdevs`: one line per block device, with its open instances.
+//! - `modules`: module refcount gets and puts by call site.
+//! - `control`: `grace_ms=N`, `audit_ms=N`, `modules=...`, `reset`, `audit`.
 //!
 //! Module parameters (declared in `helpers.c`, because 6.12's `module!` has
 //! none):
@@ -24,14 +26,17 @@
 //! never sleep or allocate; every table has a fixed capacity and counts what
 //! it had to drop (see the README).
 
+mod bdevs;
 mod bindings;
 mod debugfs;
 mod events;
 mod evidence;
 mod kprobe;
 mod ledger;
+mod modules;
 mod probes;
 mod superblocks;
+mod tracepoint;
 
 use kernel::{c_str, prelude::*};
 use ledger::Ledger;
@@ -49,6 +54,8 @@ static SUPERBLOCKS: superblocks::SuperblocksFile = superblocks::SuperblocksFile;
 static LEAKS: ledger::LeaksFile = ledger::LeaksFile;
 static EVENTS: ledger::EventsFile = ledger::EventsFile;
 static CONTROL: ledger::ControlFile = ledger::ControlFile;
+static BDEVS: bdevs::BdevsFile = bdevs::BdevsFile;
+static MODULES: modules::ModulesFile = modules::ModulesFile;
 
 /// The loaded module.
 ///
@@ -73,11 +80,15 @@ impl kernel::Module for RefLedger {
         };
         // `ProbeSet::new` validates the parameter before anything is armed or
         // published, so a bad one changes nothing.
-        let probes = KBox::new(ProbeSet::new(&[&superblocks::SPECS], extra)?, GFP_KERNEL)?;
+        let mut probes = KBox::new(
+            ProbeSet::new(&[&superblocks::SPECS, &bdevs::SPECS, &modules::SPECS], extra)?,
+            GFP_KERNEL,
+        )?;
 
         let ledger = KBox::pin_init(Ledger::new()?, GFP_KERNEL)?;
         ledger.as_ref().publish();
         probes.arm_all();
+        probes.tracepoints = Some(modules::ModuleProbes::new());
         ledger.start_audit();
 
         let mut dir = debugfs::Dir::new(c_str!("refledger"), module)?;
@@ -88,6 +99,8 @@ impl kernel::Module for RefLedger {
             dir.add(c_str!("superblocks"), &SUPERBLOCKS)?;
             dir.add(c_str!("leaks"), &LEAKS)?;
             dir.add(c_str!("events"), &EVENTS)?;
+            dir.add(c_str!("bdevs"), &BDEVS)?;
+            dir.add(c_str!("modules"), &MODULES)?;
             dir.add_rw(c_str!("control"), &CONTROL)?;
         }
 

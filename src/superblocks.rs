@@ -28,13 +28,13 @@
 //! `s_mounts`.
 
 use crate::{
-    bindings,
+    bdevs, bindings,
     debugfs::{seq_print, SeqFile, Show},
     events::{self, Event, Kind},
     evidence::{is_err_or_null, now_ns, symbol_name, Evidence, Name, Secs},
     kprobe::{Handler, ProbeData, Regs},
     ledger::{self, Inner, Ledger},
-    probes::Spec,
+    probes::{Candidate, Spec},
 };
 use core::ffi::c_void;
 use kernel::{c_str, prelude::*};
@@ -59,42 +59,54 @@ const TOMB: u32 = u32::MAX;
 pub(crate) static SPECS: [Spec; 6] = [
     Spec {
         role: "sb_mount",
-        symbols: &[c_str!("vfs_create_mount")],
-        handler: Handler::Return {
+        candidates: &[Candidate {
+            symbol: c_str!("vfs_create_mount"),
+            handler: Handler::Return {
             entry: mount_entry,
             exit: mount_exit,
         },
+        }],
     },
     Spec {
         role: "sb_clone",
-        symbols: &[c_str!("clone_mnt")],
-        handler: Handler::Return {
+        candidates: &[Candidate {
+            symbol: c_str!("clone_mnt"),
+            handler: Handler::Return {
             entry: clone_entry,
             exit: clone_exit,
         },
+        }],
     },
     Spec {
         role: "sb_umount",
-        symbols: &[c_str!("path_umount")],
-        handler: Handler::Return {
+        candidates: &[Candidate {
+            symbol: c_str!("path_umount"),
+            handler: Handler::Return {
             entry: umount_entry,
             exit: umount_exit,
         },
+        }],
     },
     Spec {
         role: "sb_release",
-        symbols: &[c_str!("deactivate_super")],
-        handler: Handler::Entry(on_deactivate_super),
+        candidates: &[Candidate {
+            symbol: c_str!("deactivate_super"),
+            handler: Handler::Entry(on_deactivate_super),
+        }],
     },
     Spec {
         role: "sb_final_release",
-        symbols: &[c_str!("deactivate_locked_super")],
-        handler: Handler::Entry(on_deactivate_locked_super),
+        candidates: &[Candidate {
+            symbol: c_str!("deactivate_locked_super"),
+            handler: Handler::Entry(on_deactivate_locked_super),
+        }],
     },
     Spec {
         role: "sb_shutdown",
-        symbols: &[c_str!("generic_shutdown_super")],
-        handler: Handler::Entry(on_generic_shutdown_super),
+        candidates: &[Candidate {
+            symbol: c_str!("generic_shutdown_super"),
+            handler: Handler::Entry(on_generic_shutdown_super),
+        }],
     },
 ];
 
@@ -177,6 +189,13 @@ pub(crate) struct Snapshot {
     fstype: Name<16>,
     s_id: Name<32>,
     dev: u32,
+    /// The block device it is on (`s_bdev`), or 0.
+    bdev: u32,
+    /// The module of its filesystem type, or `builtin`.
+    fs_module: Name<32>,
+    /// The module of its block device's driver, or `builtin`; empty when
+    /// there is no block device.
+    disk_module: Name<32>,
 }
 
 impl Snapshot {
@@ -211,12 +230,34 @@ impl Snapshot {
             } else {
                 Name::from_c((*ty).name)
             };
+            // The filesystem type's module and the block device (with its
+            // disk and driver) are pinned by the superblock.
+            let fs_module = if ty.is_null() {
+                Name::default()
+            } else {
+                bdevs::module_name((*ty).owner)
+            };
+            let bdev = (*sb).s_bdev;
+            let (bdev_dev, disk_module) = if bdev.is_null() {
+                (0, Name::default())
+            } else {
+                let disk = (*bdev).bd_disk;
+                let owner = if disk.is_null() || (*disk).fops.is_null() {
+                    core::ptr::null_mut()
+                } else {
+                    (*(*disk).fops).owner
+                };
+                ((*bdev).bd_dev, bdevs::module_name(owner))
+            };
             Self {
                 s_active,
                 list,
                 fstype,
                 s_id: Name::from_c((*sb).s_id.as_ptr()),
                 dev: (*sb).s_dev,
+                bdev: bdev_dev,
+                fs_module,
+                disk_module,
             }
         }
     }
@@ -230,6 +271,9 @@ pub(crate) struct Record {
     fstype: Name<16>,
     s_id: Name<32>,
     dev: u32,
+    bdev: u32,
+    fs_module: Name<32>,
+    disk_module: Name<32>,
     state: State,
     state_since: u64,
     s_active: i32,
@@ -577,6 +621,9 @@ impl Table {
             fstype: snap.fstype,
             s_id: snap.s_id,
             dev: snap.dev,
+            bdev: snap.bdev,
+            fs_module: snap.fs_module,
+            disk_module: snap.disk_module,
             state_since: now,
             first_seen: now,
             mounts_exact: snap.list != MountList::Many,
@@ -801,6 +848,7 @@ fn on_generic_shutdown_super(regs: &Regs) {
     }
     let shut = r.event(Kind::Shutdown, now, Some(&ev), 0);
     let res = r.event(Kind::Resolved, now, Some(&ev), 0);
+    inner.bdevs.holder_shut_down(sb, now);
     inner.events.push(shut);
     if resolved {
         inner.events.push(res);
@@ -926,6 +974,36 @@ fn show_identity(m: &SeqFile, r: &Record) {
     );
 }
 
+/// Prints the chain a stuck unmount is read along: the block device and the
+/// modules of the filesystem type and of the disk driver.
+fn show_chain(m: &SeqFile, r: &Record) {
+    if r.bdev != 0 {
+        seq_print!(
+            m,
+            " bdev={}:{} disk_module={}",
+            r.bdev >> 20,
+            r.bdev & 0xfffff,
+            r.disk_module.as_str()
+        );
+    } else {
+        seq_print!(m, " bdev=-");
+    }
+    seq_print!(m, " fs_module={}", r.fs_module.as_str());
+}
+
+/// Prints the live superblocks whose filesystem type is module `name`.
+pub(crate) fn show_holders_of(l: &Ledger, m: &SeqFile, name: &[u8]) {
+    for i in 0..MAX_SBS {
+        let Some((r, _, _)) = copy_record(l, i) else { continue };
+        if !r.fs_module.is(name) || matches!(r.state, State::ShutDown | State::Freed) {
+            continue;
+        }
+        seq_print!(m, "  held_by ");
+        show_identity(m, &r);
+        seq_print!(m, " state={} s_active={}\n", r.state.name(), r.s_active);
+    }
+}
+
 fn show_mounts(m: &SeqFile, r: &Record) {
     if r.mounts_exact {
         seq_print!(m, " mounts={}", r.mounts);
@@ -981,6 +1059,7 @@ impl Show for SuperblocksFile {
             show_identity(m, &r);
             seq_print!(m, " state={} s_active={}", r.state.name(), r.s_active);
             show_mounts(m, &r);
+            show_chain(m, &r);
             seq_print!(
                 m,
                 " unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
@@ -1026,6 +1105,7 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
         }
         seq_print!(m, "superblock ");
         show_identity(m, &r);
+        show_chain(m, &r);
         if r.resolved {
             seq_print!(
                 m,

@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The block device ledger: opens and closes, by device and by opener.
+//!
+//! Since 6.9 a block device is opened as a `struct file` (`bdev_open`) and
+//! closed when that file is released (`bdev_release`), so each open is keyed
+//! by its file, and a close matches its open exactly.  The release can run
+//! later than the code that dropped the file (a deferred `fput`), so a close
+//! that has not happened yet is *pending*, not leaked: an exclusive open held
+//! by a superblock that has shut down is flagged only once it outlives the
+//! grace period.
+//!
+//! Older kernels' names (`bdev_open_by_dev`, `blkdev_get_by_dev`,
+//! `blkdev_put`) are listed as candidates so `probes` says which exist, but
+//! only the 6.9+ argument layouts are decoded.
+
+use crate::{
+    bindings,
+    debugfs::{seq_print, SeqFile},
+    evidence::{now_ns, symbol_name, Evidence, Name, Secs},
+    kprobe::{Handler, ProbeData, Regs},
+    ledger,
+    probes::{Candidate, Spec},
+    superblocks,
+};
+use kernel::{c_str, prelude::*};
+
+/// Block devices the ledger can hold.
+pub(crate) const MAX_BDEVS: usize = 256;
+/// Opens it can hold at once.
+pub(crate) const MAX_OPENS: usize = 1024;
+
+/// Who holds an exclusive open.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Holder {
+    /// Not exclusive.
+    #[default]
+    None,
+    /// A superblock (`fs_holder_ops`): a mounted filesystem.
+    Superblock(usize),
+    /// A static object with a symbol name: `_dm_claim_ptr` (dm), `claim_rdev`
+    /// (md), `zfs_vdev_holder` (OpenZFS), ...
+    Symbol(usize),
+    /// Some other object, shown hashed.
+    Object(usize),
+}
+
+/// One open of a block device.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Open {
+    used: bool,
+    file: usize,
+    dev: u32,
+    holder: Holder,
+    /// When the superblock holding it shut down, or 0.
+    holder_down: u64,
+    ev: Evidence,
+}
+
+/// One block device.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Bdev {
+    used: bool,
+    dev: u32,
+    name: Name<32>,
+    disk_module: Name<32>,
+    opens: u64,
+    closes: u64,
+    openers: i32,
+    last_close: u64,
+}
+
+/// The tables, protected by the ledger's lock.
+pub(crate) struct Table {
+    devs: KVVec<Bdev>,
+    opens: KVVec<Open>,
+    /// Opens not tracked because the table was full.
+    pub(crate) dropped: u64,
+}
+
+impl Table {
+    /// Allocates the tables, empty.
+    pub(crate) fn new() -> Result<Self> {
+        Ok(Self {
+            devs: KVVec::from_elem(Bdev::default(), MAX_BDEVS, GFP_KERNEL)?,
+            opens: KVVec::from_elem(Open::default(), MAX_OPENS, GFP_KERNEL)?,
+            dropped: 0,
+        })
+    }
+
+    /// Forgets everything.
+    pub(crate) fn clear(&mut self) {
+        self.devs.iter_mut().for_each(|d| d.used = false);
+        self.opens.iter_mut().for_each(|o| o.used = false);
+        self.dropped = 0;
+    }
+
+    /// Superblock `sb` shut down: its exclusive opens should close now.
+    pub(crate) fn holder_shut_down(&mut self, sb: usize, now: u64) {
+        for o in self.opens.iter_mut() {
+            if o.used && o.holder == Holder::Superblock(sb) {
+                o.holder_down = now;
+            }
+        }
+    }
+
+    fn dev(&mut self, dev: u32) -> Option<&mut Bdev> {
+        let i = match self.devs.iter().position(|d| d.used && d.dev == dev) {
+            Some(i) => i,
+            None => {
+                let i = self.devs.iter().position(|d| !d.used)?;
+                self.devs[i] = Bdev {
+                    used: true,
+                    dev,
+                    ..Bdev::default()
+                };
+                i
+            }
+        };
+        Some(&mut self.devs[i])
+    }
+}
+
+/// What can be read of an open block device without locks.
+struct BdevInfo {
+    dev: u32,
+    name: Name<32>,
+    disk_module: Name<32>,
+    openers: i32,
+}
+
+impl BdevInfo {
+    /// # Safety
+    ///
+    /// `bdev` must be a block device the caller holds open or is opening.
+    unsafe fn read(bdev: *mut bindings::block_device) -> Self {
+        let mut name = [0u8; 32];
+        // SAFETY: `bdev` is live per the safety contract; its disk and the
+        // disk's fops stay while it is open.
+        unsafe {
+            bindings::rl_bdev_name(name.as_mut_ptr().cast(), name.len(), bdev);
+            let disk = (*bdev).bd_disk;
+            let owner = if disk.is_null() || (*disk).fops.is_null() {
+                core::ptr::null_mut()
+            } else {
+                (*(*disk).fops).owner
+            };
+            Self {
+                dev: (*bdev).bd_dev,
+                name: Name::from_bytes(&name),
+                disk_module: module_name(owner),
+                openers: core::ptr::read_volatile(&raw const (*bdev).bd_openers.counter),
+            }
+        }
+    }
+}
+
+/// The name of module `m`, or `builtin`.
+///
+/// # Safety
+///
+/// `m` must be NULL or a live module.
+pub(crate) unsafe fn module_name(m: *mut bindings::module) -> Name<32> {
+    if m.is_null() {
+        return Name::from_bytes(b"builtin");
+    }
+    // SAFETY: Per the safety contract.
+    unsafe { Name::from_c((*m).name.as_ptr()) }
+}
+
+fn classify(holder: usize, hops: usize) -> Holder {
+    if holder == 0 {
+        return Holder::None;
+    }
+    // Only the address of the exported `fs_holder_ops` is taken.
+    let fs_ops = &raw const bindings::fs_holder_ops as usize;
+    if hops == fs_ops {
+        return Holder::Superblock(holder);
+    }
+    let mut buf = [0u8; 64];
+    if symbol_name(holder, &mut buf).starts_with(b"0x") {
+        Holder::Object(holder)
+    } else {
+        Holder::Symbol(holder)
+    }
+}
+
+const H_NONE: usize = 0;
+const H_SB: usize = 1;
+const H_SYM: usize = 2;
+const H_OBJ: usize = 3;
+
+fn open_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    // bdev_open(bdev, mode, holder, hops, bdev_file)
+    data[0] = regs.arg(0);
+    let (kind, addr) = match classify(regs.arg(2), regs.arg(3)) {
+        Holder::None => (H_NONE, 0),
+        Holder::Superblock(a) => (H_SB, a),
+        Holder::Symbol(a) => (H_SYM, a),
+        Holder::Object(a) => (H_OBJ, a),
+    };
+    data[1] = addr;
+    data[2] = kind;
+    data[3] = regs.arg(4);
+    data[4] = regs.entry_return_address();
+    ledger::get().is_some() && data[0] != 0
+}
+
+fn open_exit(regs: &Regs, data: &ProbeData) {
+    let Some(l) = ledger::get() else { return };
+    if regs.return_value() != 0 {
+        return;
+    }
+    // The caller of `bdev_open` is `bdev_file_open_by_dev` or
+    // `blkdev_open`; the stack shows who asked.
+    let ev = Evidence::capture(data[4]);
+    // SAFETY: `bdev_open` succeeded: the device is open for this file.
+    let info = unsafe { BdevInfo::read(data[0] as *mut _) };
+    let holder = match data[2] {
+        H_SB => Holder::Superblock(data[1]),
+        H_SYM => Holder::Symbol(data[1]),
+        H_OBJ => Holder::Object(data[1]),
+        _ => Holder::None,
+    };
+    let mut inner = l.inner.lock();
+    let t = &mut inner.bdevs;
+    if let Some(d) = t.dev(info.dev) {
+        d.name = info.name;
+        d.disk_module = info.disk_module;
+        d.opens += 1;
+        d.openers = info.openers;
+    }
+    match t.opens.iter().position(|o| !o.used) {
+        Some(i) => {
+            t.opens[i] = Open {
+                used: true,
+                file: data[3],
+                dev: info.dev,
+                holder,
+                holder_down: 0,
+                ev,
+            }
+        }
+        None => t.dropped += 1,
+    }
+}
+
+fn on_release(regs: &Regs) {
+    let Some(l) = ledger::get() else { return };
+    let file = regs.arg(0) as *mut bindings::file;
+    if file.is_null() {
+        return;
+    }
+    // SAFETY: `bdev_release` is given a block device file being released,
+    // which still refers to its open device.
+    let bdev = unsafe { bindings::file_bdev(file) };
+    // SAFETY: As above.
+    let info = unsafe { BdevInfo::read(bdev) };
+    let now = now_ns();
+    let mut inner = l.inner.lock();
+    let t = &mut inner.bdevs;
+    if let Some(o) = t.opens.iter_mut().find(|o| o.used && o.file == file as usize) {
+        o.used = false;
+    }
+    if let Some(d) = t.dev(info.dev) {
+        d.closes += 1;
+        // This close drops one opener after the handler returns.
+        d.openers = info.openers - 1;
+        d.last_close = now;
+    }
+}
+
+fn count_only(_regs: &Regs) {}
+
+/// The probes of this ledger.
+pub(crate) static SPECS: [Spec; 2] = [
+    Spec {
+        role: "bdev_open",
+        candidates: &[
+            Candidate {
+                symbol: c_str!("bdev_open"),
+                handler: Handler::Return {
+                    entry: open_entry,
+                    exit: open_exit,
+                },
+            },
+            Candidate {
+                symbol: c_str!("bdev_open_by_dev"),
+                handler: Handler::Entry(count_only),
+            },
+            Candidate {
+                symbol: c_str!("blkdev_get_by_dev"),
+                handler: Handler::Entry(count_only),
+            },
+        ],
+    },
+    Spec {
+        role: "bdev_close",
+        candidates: &[
+            Candidate {
+                symbol: c_str!("bdev_release"),
+                handler: Handler::Entry(on_release),
+            },
+            Candidate {
+                symbol: c_str!("blkdev_put"),
+                handler: Handler::Entry(count_only),
+            },
+        ],
+    },
+];
+
+/// For an open held by a superblock: whether that superblock shut down, and
+/// when.
+fn holder_state(o: &Open) -> Option<(bool, u64)> {
+    match o.holder {
+        Holder::Superblock(_) => Some((o.holder_down != 0, o.holder_down)),
+        _ => None,
+    }
+}
+
+fn show_holder(m: &SeqFile, h: Holder) {
+    match h {
+        Holder::None => seq_print!(m, "exclusive=no"),
+        Holder::Superblock(sb) => {
+            seq_print!(m, "exclusive=yes holder=superblock sb=");
+            m.hashed(sb);
+        }
+        Holder::Symbol(a) => {
+            seq_print!(m, "exclusive=yes holder=");
+            m.symbol(a);
+        }
+        Holder::Object(a) => {
+            seq_print!(m, "exclusive=yes holder=object:");
+            m.hashed(a);
+        }
+    }
+}
+
+/// Whether an open is a close still to come (pending) or a leak: held by a
+/// superblock that shut down `since` ago.
+fn close_state(shut: Option<(bool, u64)>, now: u64, grace: u64) -> Option<(&'static str, u64)> {
+    match shut {
+        Some((true, since)) => {
+            let age = now.saturating_sub(since);
+            Some((if age >= grace { "leaked" } else { "close_pending" }, age))
+        }
+        _ => None,
+    }
+}
+
+/// The `bdevs` file.
+pub(crate) struct BdevsFile;
+
+impl crate::debugfs::Show for BdevsFile {
+    fn show(&self, m: &SeqFile) -> Result {
+        let l = ledger::get().ok_or(ENODEV)?;
+        let now = now_ns();
+        let grace = l.grace_ns();
+        let (ndev, nopen, dropped) = {
+            let inner = l.inner.lock();
+            let t = &inner.bdevs;
+            (
+                t.devs.iter().filter(|d| d.used).count(),
+                t.opens.iter().filter(|o| o.used).count(),
+                t.dropped,
+            )
+        };
+        seq_print!(
+            m,
+            "# devices={} capacity={} opens={} open_capacity={} dropped={}\n",
+            ndev,
+            MAX_BDEVS,
+            nopen,
+            MAX_OPENS,
+            dropped
+        );
+        for i in 0..MAX_BDEVS {
+            let d = l.inner.lock().bdevs.devs[i];
+            if !d.used {
+                continue;
+            }
+            seq_print!(
+                m,
+                "dev={}:{} name={} disk_module={} openers={} opens={} closes={} last_close={}\n",
+                d.dev >> 20,
+                d.dev & 0xfffff,
+                d.name.as_str(),
+                d.disk_module.as_str(),
+                d.openers,
+                d.opens,
+                d.closes,
+                Secs(d.last_close)
+            );
+            for j in 0..MAX_OPENS {
+                let o = l.inner.lock().bdevs.opens[j];
+                let shut = holder_state(&o);
+                if !o.used || o.dev != d.dev {
+                    continue;
+                }
+                seq_print!(m, "  open t={} ", Secs(o.ev.time));
+                show_holder(m, o.holder);
+                if let Some((state, age)) = close_state(shut, now, grace) {
+                    seq_print!(m, " state={} age_ms={}", state, age / 1_000_000);
+                }
+                seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm.as_str());
+                o.ev.show_stack(m, "    ");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The block device part of `leaks`: opens held by a superblock that shut
+/// down longer than the grace period ago.
+pub(crate) fn show_leaks(m: &SeqFile) {
+    let Some(l) = ledger::get() else { return };
+    let now = now_ns();
+    let grace = l.grace_ns();
+    for j in 0..MAX_OPENS {
+        let (o, d) = {
+            let inner = l.inner.lock();
+            let o = inner.bdevs.opens[j];
+            (o, inner.bdevs.devs.iter().find(|d| d.used && d.dev == o.dev).copied())
+        };
+        let shut = holder_state(&o);
+        if !o.used {
+            continue;
+        }
+        if let Some(("leaked", age)) = close_state(shut, now, grace) {
+            seq_print!(
+                m,
+                "bdev_open_leak dev={}:{} name={} ",
+                o.dev >> 20,
+                o.dev & 0xfffff,
+                d.as_ref().map_or("-", |d| d.name.as_str())
+            );
+            show_holder(m, o.holder);
+            seq_print!(m, " holder_shut_down_ms={}\n  open t={} ", age / 1_000_000, Secs(o.ev.time));
+            o.ev.show_who(m);
+            seq_print!(m, "\n");
+            o.ev.show_stack(m, "    ");
+        }
+    }
+}
+
+/// Prints the opens of devices whose driver is module `name`: part of the
+/// answer to "why is this module busy".
+pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
+    let Some(l) = ledger::get() else { return };
+    for j in 0..MAX_OPENS {
+        let (o, d) = {
+            let inner = l.inner.lock();
+            let o = inner.bdevs.opens[j];
+            (o, inner.bdevs.devs.iter().find(|d| d.used && d.dev == o.dev).copied())
+        };
+        let Some(d) = d else { continue };
+        if !o.used || !d.disk_module.is(name) {
+            continue;
+        }
+        seq_print!(
+            m,
+            "  held_by bdev_open dev={}:{} name={} t={} ",
+            d.dev >> 20,
+            d.dev & 0xfffff,
+            d.name.as_str(),
+            Secs(o.ev.time)
+        );
+        show_holder(m, o.holder);
+        seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm.as_str());
+        o.ev.show_stack(m, "    ");
+    }
+    superblocks::show_holders_of(l, m, name);
+}

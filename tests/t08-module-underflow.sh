@@ -1,0 +1,45 @@
+#!/bin/bash
+# elastio-snap #163, reproduced by the swapblk/swaptrace fixtures: while a
+# process holds /dev/swapblk0 open (a reference on swapblk), swaptrace swaps
+# the disk's fops for a copy it owns; the close then puts swaptrace, whose
+# refcount goes to -1.  refledger must flag the underflow with the offending
+# put's call site.  The fixture then repairs both refcounts so the suite
+# carries on.
+. "$(dirname "$0")/lib.sh"
+
+fx=$RL_TOP/tests/fixtures/swapblk
+t_ok "insmod refledger" rl_load
+t_ok "insmod swapblk" insmod "$fx/swapblk.ko"
+t_ok "insmod swaptrace" insmod "$fx/swaptrace.ko"
+udevadm settle 2>/dev/null
+exec 5</dev/swapblk0
+t_ok "swapblk is held by our open (refcnt 1)" test "$(cat /sys/module/swapblk/refcnt)" = 1
+t_ok "swaptrace swaps the disk's fops" bash -c "echo swap > /sys/kernel/debug/swaptrace/ctl"
+exec 5<&-
+diag "refcnt after the close: swapblk=$(cat /sys/module/swapblk/refcnt) swaptrace=$(cat /sys/module/swaptrace/refcnt)"
+t_ok "the close put the wrong module: swaptrace refcnt is -1" test "$(cat /sys/module/swaptrace/refcnt)" = -1
+t_ok "and swapblk kept a reference nobody holds" test "$(cat /sys/module/swapblk/refcnt)" = 1
+sed -n '/^module_underflow/,/^[a-z]/p' "$RL_DBG/leaks" | sed 's/^/# /'
+t_ok "leaks flags swaptrace's underflow" \
+	grep -qE '^module_underflow module=swaptrace refcount_at_put=-1 .* gets=0 puts=2 baseline=1 balance=-1' "$RL_DBG/leaks"
+t_ok "the flag names the offending put's call site (bdev_release)" \
+	bash -c "grep -A2 '^module_underflow module=swaptrace' $RL_DBG/leaks | grep -q 'put t=.* comm=bash caller=bdev_release+'"
+t_ok "with a stack" \
+	bash -c "grep -A8 '^module_underflow module=swaptrace' $RL_DBG/leaks | grep -q '^    at '"
+t_ok "modules shows swapblk with one get more than puts" \
+	grep -qE '^module=swapblk state=loaded refcount=1 gets=[0-9]+ puts=[0-9]+ baseline=1 balance=1 ' "$RL_DBG/modules"
+t_ok "no kernel warning" bash -c "! dmesg | grep -q 'WARNING:'"
+
+t_ok "swaptrace restores the fops and repairs both refcounts" \
+	bash -c "echo restore > /sys/kernel/debug/swaptrace/ctl"
+t_ok "swaptrace refcnt is back to 0" test "$(cat /sys/module/swaptrace/refcnt)" = 0
+t_ok "rmmod swaptrace" rmmod swaptrace
+t_ok "rmmod swapblk" rmmod swapblk
+t_ok "the flag is kept after the module is gone" grep -q '^module_underflow module=swaptrace' "$RL_DBG/leaks"
+
+t_ok "modules=loop limits tracking" bash -c "echo modules=loop > $RL_DBG/control"
+t_ok "control shows the filter" grep -qx 'modules=loop' "$RL_DBG/control"
+t_ok "modules=all tracks everything again" bash -c "echo modules=all > $RL_DBG/control"
+t_ok "a bad module filter is rejected" ctl_rejects "modules=a;b"
+t_ok "rmmod refledger" rl_unload
+t_done
