@@ -259,7 +259,11 @@ fn on_release(regs: &Regs) {
     let now = now_ns();
     let mut inner = l.inner.lock();
     let t = &mut inner.bdevs;
-    if let Some(o) = t.opens.iter_mut().find(|o| o.used && o.file == file as usize) {
+    if let Some(o) = t
+        .opens
+        .iter_mut()
+        .find(|o| o.used && o.file == file as usize)
+    {
         o.used = false;
     }
     if let Some(d) = t.dev(info.dev) {
@@ -342,7 +346,14 @@ fn close_state(shut: Option<(bool, u64)>, now: u64, grace: u64) -> Option<(&'sta
     match shut {
         Some((true, since)) => {
             let age = now.saturating_sub(since);
-            Some((if age >= grace { "leaked" } else { "close_pending" }, age))
+            Some((
+                if age >= grace {
+                    "leaked"
+                } else {
+                    "close_pending"
+                },
+                age,
+            ))
         }
         _ => None,
     }
@@ -420,7 +431,15 @@ pub(crate) fn show_leaks(m: &SeqFile) {
         let (o, d) = {
             let inner = l.inner.lock();
             let o = inner.bdevs.opens[j];
-            (o, inner.bdevs.devs.iter().find(|d| d.used && d.dev == o.dev).copied())
+            (
+                o,
+                inner
+                    .bdevs
+                    .devs
+                    .iter()
+                    .find(|d| d.used && d.dev == o.dev)
+                    .copied(),
+            )
         };
         let shut = holder_state(&o);
         if !o.used {
@@ -435,7 +454,12 @@ pub(crate) fn show_leaks(m: &SeqFile) {
                 d.as_ref().map_or("-", |d| d.name.as_str())
             );
             show_holder(m, o.holder);
-            seq_print!(m, " holder_shut_down_ms={}\n  open t={} ", age / 1_000_000, Secs(o.ev.time));
+            seq_print!(
+                m,
+                " holder_shut_down_ms={}\n  open t={} ",
+                age / 1_000_000,
+                Secs(o.ev.time)
+            );
             o.ev.show_who(m);
             seq_print!(m, "\n");
             o.ev.show_stack(m, "    ");
@@ -451,7 +475,15 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
         let (o, d) = {
             let inner = l.inner.lock();
             let o = inner.bdevs.opens[j];
-            (o, inner.bdevs.devs.iter().find(|d| d.used && d.dev == o.dev).copied())
+            (
+                o,
+                inner
+                    .bdevs
+                    .devs
+                    .iter()
+                    .find(|d| d.used && d.dev == o.dev)
+                    .copied(),
+            )
         };
         let Some(d) = d else { continue };
         if !o.used || !d.disk_module.is(name) {

@@ -130,8 +130,9 @@ impl Dir {
         )?;
         // SAFETY: `name` is a valid C string; a NULL parent means the debugfs
         // root.
-        let dentry =
-            from_err_ptr(unsafe { bindings::debugfs_create_dir(name.as_char_ptr(), ptr::null_mut()) })?;
+        let dentry = from_err_ptr(unsafe {
+            bindings::debugfs_create_dir(name.as_char_ptr(), ptr::null_mut())
+        })?;
         // INVARIANT: `dentry` is the directory just created; no files yet.
         Ok(Self {
             dentry,
@@ -222,10 +223,7 @@ unsafe extern "C" fn open_trampoline(
 /// # Safety
 ///
 /// Called by the seq_file core for a file opened by `open_trampoline`.
-unsafe extern "C" fn show_trampoline(
-    m: *mut bindings::seq_file,
-    _v: *mut c_void,
-) -> ffi::c_int {
+unsafe extern "C" fn show_trampoline(m: *mut bindings::seq_file, _v: *mut c_void) -> ffi::c_int {
     // SAFETY: `m->private` is the `Entry` given to `single_open`; debugfs
     // keeps it alive while a file operation runs.
     let entry = unsafe { &*(*m).private.cast::<Entry>() };

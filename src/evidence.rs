@@ -60,11 +60,15 @@ impl<const N: usize> Name<N> {
         while i < N {
             // SAFETY: Per the safety contract, bytes up to the NUL or `N` are
             // readable.
-            let c = unsafe { *p.add(i) } as u8;
+            let c = unsafe { *p.cast::<u8>().add(i) };
             if c == 0 {
                 break;
             }
-            name.bytes[i] = if c.is_ascii_graphic() && c != b'=' { c } else { b'_' };
+            name.bytes[i] = if c.is_ascii_graphic() && c != b'=' {
+                c
+            } else {
+                b'_'
+            };
             i += 1;
         }
         name.len = i as u8;
@@ -78,7 +82,11 @@ impl<const N: usize> Name<N> {
             len: 0,
         };
         for (i, &c) in b.iter().take(N).take_while(|&&c| c != 0).enumerate() {
-            name.bytes[i] = if c.is_ascii_graphic() && c != b'=' { c } else { b'_' };
+            name.bytes[i] = if c.is_ascii_graphic() && c != b'=' {
+                c
+            } else {
+                b'_'
+            };
             name.len = (i + 1) as u8;
         }
         name
@@ -107,7 +115,12 @@ impl core::fmt::Display for Secs {
         if self.0 == 0 {
             return f.write_str("-");
         }
-        write!(f, "{}.{:06}", self.0 / 1_000_000_000, self.0 / 1000 % 1_000_000)
+        write!(
+            f,
+            "{}.{:06}",
+            self.0 / 1_000_000_000,
+            self.0 / 1000 % 1_000_000
+        )
     }
 }
 

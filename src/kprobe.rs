@@ -213,7 +213,12 @@ impl Probe {
     pub(crate) fn disarm(&self) {
         if self
             .state
-            .compare_exchange(STATE_ARMED, STATE_BUSY, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(
+                STATE_ARMED,
+                STATE_BUSY,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .is_err()
         {
             return;

@@ -8,9 +8,9 @@
 //! `RefLedger` in the crate root), so a handler never sees a freed ledger.
 
 use crate::{
-    bindings,
+    bdevs, bindings,
     debugfs::{seq_print, SeqFile, Show, Store},
-    bdevs, events, modules, superblocks,
+    events, modules, superblocks,
 };
 use core::{
     ffi::c_void,
@@ -255,7 +255,12 @@ pub(crate) struct ControlFile;
 impl Show for ControlFile {
     fn show(&self, m: &SeqFile) -> Result {
         let l = get().ok_or(ENODEV)?;
-        seq_print!(m, "grace_ms={}\naudit_ms={}\nmodules=", l.grace_ms(), l.audit_ms());
+        seq_print!(
+            m,
+            "grace_ms={}\naudit_ms={}\nmodules=",
+            l.grace_ms(),
+            l.audit_ms()
+        );
         let filter = l.filter.lock();
         if filter.1 == 0 {
             seq_print!(m, "all");
@@ -271,7 +276,7 @@ impl Show for ControlFile {
 }
 
 /// A parsed control command.
-pub(crate) enum Command {
+pub(crate) enum Command<'a> {
     /// `grace_ms=N`
     Grace(u32),
     /// `audit_ms=N`
@@ -280,8 +285,9 @@ pub(crate) enum Command {
     Reset,
     /// `audit`
     AuditNow,
-    /// `modules=all` (None) or `modules=a,b` (up to `MAX_FILTER` names).
-    Modules(Option<[[u8; MODNAME]; modules::MAX_FILTER]>, usize),
+    /// `modules=all` (`None`) or `modules=a,b`: up to
+    /// `modules::MAX_FILTER` module names, checked.
+    Modules(Option<&'a str>),
 }
 
 /// The longest module name `modules=` takes.
@@ -289,7 +295,7 @@ const MODNAME: usize = 55;
 
 /// Parses one control write.  Surrounding white space is ignored; anything
 /// but one valid command is `EINVAL`.
-pub(crate) fn parse(input: &[u8]) -> Result<Command> {
+pub(crate) fn parse(input: &[u8]) -> Result<Command<'_>> {
     let s = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
     let number = |v: &str, range: core::ops::RangeInclusive<u32>| -> Result<u32> {
         let n: u32 = v.parse().map_err(|_| EINVAL)?;
@@ -302,21 +308,19 @@ pub(crate) fn parse(input: &[u8]) -> Result<Command> {
     match s.split_once('=') {
         Some(("grace_ms", v)) => Ok(Command::Grace(number(v, GRACE_MS_RANGE)?)),
         Some(("audit_ms", v)) => Ok(Command::Audit(number(v, AUDIT_MS_RANGE)?)),
-        Some(("modules", "all")) => Ok(Command::Modules(None, 0)),
+        Some(("modules", "all")) => Ok(Command::Modules(None)),
         Some(("modules", v)) => {
-            let mut names = [[0u8; MODNAME]; modules::MAX_FILTER];
-            let mut n = 0;
-            for name in v.split(',') {
-                let valid = !name.is_empty()
+            let valid = |name: &str| {
+                !name.is_empty()
                     && name.len() <= MODNAME
-                    && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-');
-                if !valid || n == modules::MAX_FILTER {
-                    return Err(EINVAL);
-                }
-                names[n][..name.len()].copy_from_slice(name.as_bytes());
-                n += 1;
+                    && name
+                        .bytes()
+                        .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            };
+            if v.split(',').count() > modules::MAX_FILTER || !v.split(',').all(valid) {
+                return Err(EINVAL);
             }
-            Ok(Command::Modules(Some(names), n))
+            Ok(Command::Modules(Some(v)))
         }
         None if s == "reset" => Ok(Command::Reset),
         None if s == "audit" => Ok(Command::AuditNow),
@@ -345,20 +349,22 @@ impl Store for ControlFile {
             Command::Audit(ms) => l.audit_ms.store(ms, Ordering::Relaxed),
             Command::Reset => l.reset(),
             Command::AuditNow => superblocks::audit(l),
-            Command::Modules(None, _) => {
+            Command::Modules(None) => {
                 let mut filter = l.filter.lock();
                 filter.1 = 0;
                 modules::set_filter(None);
             }
-            Command::Modules(Some(names), n) => {
+            Command::Modules(Some(v)) => {
                 let mut filter = l.filter.lock();
-                *filter = (names, n);
                 let mut list: [&[u8]; modules::MAX_FILTER] = [&[]; modules::MAX_FILTER];
-                for (d, name) in list.iter_mut().zip(names.iter()).take(n) {
-                    let len = name.iter().position(|&c| c == 0).unwrap_or(MODNAME);
-                    *d = &name[..len];
+                filter.1 = 0;
+                for (i, name) in v.split(',').enumerate() {
+                    filter.0[i] = [0; MODNAME];
+                    filter.0[i][..name.len()].copy_from_slice(name.as_bytes());
+                    list[i] = name.as_bytes();
+                    filter.1 = i + 1;
                 }
-                modules::set_filter(Some(&list[..n]));
+                modules::set_filter(Some(&list[..filter.1]));
             }
         }
         Ok(())

@@ -67,6 +67,8 @@ struct ModSlot {
 }
 
 impl ModSlot {
+    // Only used to initialize the static array, one fresh copy per element.
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Self = Self {
         key: AtomicUsize::new(0),
         ready: AtomicBool::new(false),
@@ -85,7 +87,9 @@ impl ModSlot {
     /// The module's name, once the slot is filled.
     fn name(&self) -> Option<Name<NAME_LEN>> {
         // SAFETY: Written before `ready` was released (type invariants).
-        self.ready.load(Ordering::Acquire).then(|| unsafe { *self.name.get() })
+        self.ready
+            .load(Ordering::Acquire)
+            .then(|| unsafe { *self.name.get() })
     }
 
     fn balance(&self) -> i64 {
@@ -104,6 +108,8 @@ struct SiteSlot {
 }
 
 impl SiteSlot {
+    // Only used to initialize the static array, one fresh copy per element.
+    #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Self = Self {
         key: AtomicU64::new(0),
         gets: AtomicU64::new(0),
@@ -131,9 +137,9 @@ const RETIRED: usize = 1;
 
 fn name_hash(name: &[u8]) -> u64 {
     // FNV-1a; never 0 for a non-empty name in practice, and 0 marks unused.
-    name.iter()
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
-        | 1
+    name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    }) | 1
 }
 
 fn wanted(name: &[u8]) -> bool {
@@ -172,7 +178,10 @@ unsafe fn slot_for(m: *mut bindings::module, delta: i64) -> Option<usize> {
         match s.key.load(Ordering::Acquire) {
             k if k == key => return Some(i),
             0 => {
-                if s.key.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+                if s.key
+                    .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
                     // SAFETY: `m` is live; we won the slot, so we alone write
                     // its name and baseline before releasing `ready`.
                     unsafe {
@@ -180,7 +189,8 @@ unsafe fn slot_for(m: *mut bindings::module, delta: i64) -> Option<usize> {
                         *s.name.get() = name;
                         let rc = bindings::module_refcount(m) as i64;
                         s.baseline.store(rc - delta, Ordering::Relaxed);
-                        s.tracked.store(wanted(name_bytes(&name)), Ordering::Relaxed);
+                        s.tracked
+                            .store(wanted(name_bytes(&name)), Ordering::Relaxed);
                     }
                     s.ready.store(true, Ordering::Release);
                     return Some(i);
@@ -211,7 +221,9 @@ fn count_site(slot: usize, ip: usize, get: bool) {
         let s = &SITES[i];
         let k = s.key.load(Ordering::Relaxed);
         if k == 0 {
-            let _ = s.key.compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed);
+            let _ = s
+                .key
+                .compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed);
         }
         if s.key.load(Ordering::Relaxed) == key {
             if get {
@@ -257,9 +269,13 @@ unsafe fn account(m: *mut bindings::module, ip: usize, delta: i64) {
     let rc = unsafe { bindings::module_refcount(m) } as i64;
     let balance = s.balance();
     if (balance < 0 || rc < 0)
-        && s
-            .flagged
-            .compare_exchange(FLAG_NONE, FLAG_WRITING, Ordering::Acquire, Ordering::Relaxed)
+        && s.flagged
+            .compare_exchange(
+                FLAG_NONE,
+                FLAG_WRITING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
             .is_ok()
     {
         // SAFETY: We won `flagged`, so we alone write `flag` (type
@@ -274,7 +290,7 @@ unsafe fn account(m: *mut bindings::module, ip: usize, delta: i64) {
 /// Called by the `module:module_get` tracepoint.
 unsafe extern "C" fn on_module_get(_data: *mut c_void, m: *mut bindings::module, ip: ffi::c_ulong) {
     // SAFETY: The tracepoint passes a module just got, so live.
-    unsafe { account(m, ip as usize, 1) };
+    unsafe { account(m, ip, 1) };
 }
 
 /// # Safety
@@ -282,7 +298,7 @@ unsafe extern "C" fn on_module_get(_data: *mut c_void, m: *mut bindings::module,
 /// Called by the `module:module_put` tracepoint.
 unsafe extern "C" fn on_module_put(_data: *mut c_void, m: *mut bindings::module, ip: ffi::c_ulong) {
     // SAFETY: `module_put`'s caller still owns the module it puts.
-    unsafe { account(m, ip as usize, -1) };
+    unsafe { account(m, ip, -1) };
 }
 
 /// The module ledger's tracepoint probes; counting stops when dropped.
@@ -309,7 +325,11 @@ impl ModuleProbes {
     /// Prints the tracepoints' lines of the `probes` file.
     pub(crate) fn show(&self, m: &SeqFile) {
         for p in &self.probes {
-            seq_print!(m, "symbol=module:{} role=module_refcount type=tracepoint ", p.name());
+            seq_print!(
+                m,
+                "symbol=module:{} role=module_refcount type=tracepoint ",
+                p.name()
+            );
             match (p.armed(), p.error()) {
                 (true, _) => seq_print!(m, "state=armed"),
                 (false, Some(e)) => seq_print!(m, "state=failed error={}", e.to_errno()),
@@ -376,7 +396,7 @@ fn delete_entry(regs: &Regs, data: &mut ProbeData) -> bool {
         return false;
     }
     // SAFETY: The syscall entry passes its saved user registers.
-    data[0] = unsafe { (*uregs).di } as usize;
+    data[0] = unsafe { (*uregs).di };
     true
 }
 
@@ -473,8 +493,16 @@ fn show_module(m: &SeqFile, i: usize, name: &Name<NAME_LEN>) {
         s.puts.load(Ordering::Relaxed),
         s.baseline.load(Ordering::Relaxed),
         s.balance(),
-        if s.tracked.load(Ordering::Relaxed) { "yes" } else { "no" },
-        if s.flagged.load(Ordering::Acquire) == FLAG_SET { "yes" } else { "no" },
+        if s.tracked.load(Ordering::Relaxed) {
+            "yes"
+        } else {
+            "no"
+        },
+        if s.flagged.load(Ordering::Acquire) == FLAG_SET {
+            "yes"
+        } else {
+            "no"
+        },
         s.refused.load(Ordering::Relaxed)
     );
 }
@@ -484,8 +512,14 @@ pub(crate) struct ModulesFile;
 
 impl crate::debugfs::Show for ModulesFile {
     fn show(&self, m: &SeqFile) -> Result {
-        let used = MODS.iter().filter(|s| s.key.load(Ordering::Relaxed) != 0).count();
-        let sites = SITES.iter().filter(|s| s.key.load(Ordering::Relaxed) != 0).count();
+        let used = MODS
+            .iter()
+            .filter(|s| s.key.load(Ordering::Relaxed) != 0)
+            .count();
+        let sites = SITES
+            .iter()
+            .filter(|s| s.key.load(Ordering::Relaxed) != 0)
+            .count();
         seq_print!(
             m,
             "# modules={} capacity={} dropped={} sites={} site_capacity={} sites_dropped={}\n",

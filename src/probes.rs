@@ -144,7 +144,9 @@ fn reason(e: Error) -> &'static str {
     match e {
         e if e == ENOENT => "symbol not found (renamed, inlined, or module not loaded)",
         e if e == EINVAL => "symbol cannot be probed (blacklisted or not a function entry)",
-        e if e.to_errno() == -(crate::bindings::EILSEQ as i32) => "address is not an instruction boundary",
+        e if e.to_errno() == -(crate::bindings::EILSEQ as i32) => {
+            "address is not an instruction boundary"
+        }
         e if e == EEXIST => "already probed",
         e if e == ENOMEM => "out of memory",
         _ => "registration failed",

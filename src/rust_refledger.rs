@@ -81,7 +81,10 @@ impl kernel::Module for RefLedger {
         // `ProbeSet::new` validates the parameter before anything is armed or
         // published, so a bad one changes nothing.
         let mut probes = KBox::new(
-            ProbeSet::new(&[&superblocks::SPECS, &bdevs::SPECS, &modules::SPECS], extra)?,
+            ProbeSet::new(
+                &[&superblocks::SPECS, &bdevs::SPECS, &modules::SPECS],
+                extra,
+            )?,
             GFP_KERNEL,
         )?;
 

@@ -62,9 +62,9 @@ pub(crate) static SPECS: [Spec; 6] = [
         candidates: &[Candidate {
             symbol: c_str!("vfs_create_mount"),
             handler: Handler::Return {
-            entry: mount_entry,
-            exit: mount_exit,
-        },
+                entry: mount_entry,
+                exit: mount_exit,
+            },
         }],
     },
     Spec {
@@ -72,9 +72,9 @@ pub(crate) static SPECS: [Spec; 6] = [
         candidates: &[Candidate {
             symbol: c_str!("clone_mnt"),
             handler: Handler::Return {
-            entry: clone_entry,
-            exit: clone_exit,
-        },
+                entry: clone_entry,
+                exit: clone_exit,
+            },
         }],
     },
     Spec {
@@ -82,9 +82,9 @@ pub(crate) static SPECS: [Spec; 6] = [
         candidates: &[Candidate {
             symbol: c_str!("path_umount"),
             handler: Handler::Return {
-            entry: umount_entry,
-            exit: umount_exit,
-        },
+                entry: umount_entry,
+                exit: umount_exit,
+            },
         }],
     },
     Spec {
@@ -767,7 +767,9 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
     // The superblock may be on its way out now, so it is not read: only the
     // record is updated, if there is one.
     let mut inner = l.inner.lock();
-    let Some(i) = inner.sbs.find(data[0]) else { return };
+    let Some(i) = inner.sbs.find(data[0]) else {
+        return;
+    };
     let r = &mut inner.sbs.recs[i];
     r.unmounted += 1;
     r.last_umount = now;
@@ -887,7 +889,10 @@ pub(crate) fn audit(l: &Ledger) {
 }
 
 /// [`audit`], for a caller that holds the audit lock.
-pub(crate) fn audit_locked(l: &Ledger, _audit: &kernel::sync::lock::Guard<'_, (), kernel::sync::lock::mutex::MutexBackend>) {
+pub(crate) fn audit_locked(
+    l: &Ledger,
+    _audit: &kernel::sync::lock::Guard<'_, (), kernel::sync::lock::mutex::MutexBackend>,
+) {
     let start = now_ns();
     {
         let mut inner = l.inner.lock();
@@ -900,7 +905,11 @@ pub(crate) fn audit_locked(l: &Ledger, _audit: &kernel::sync::lock::Guard<'_, ()
         // `Ledger::for_each_fs_type`).  `audit_one` matches the callback
         // type, and `l` outlives the walk.
         unsafe {
-            bindings::iterate_supers_type(t, Some(audit_one), (l as *const Ledger).cast_mut().cast())
+            bindings::iterate_supers_type(
+                t,
+                Some(audit_one),
+                (l as *const Ledger).cast_mut().cast(),
+            )
         };
     });
 
@@ -994,7 +1003,9 @@ fn show_chain(m: &SeqFile, r: &Record) {
 /// Prints the live superblocks whose filesystem type is module `name`.
 pub(crate) fn show_holders_of(l: &Ledger, m: &SeqFile, name: &[u8]) {
     for i in 0..MAX_SBS {
-        let Some((r, _, _)) = copy_record(l, i) else { continue };
+        let Some((r, _, _)) = copy_record(l, i) else {
+            continue;
+        };
         if !r.fs_module.is(name) || matches!(r.state, State::ShutDown | State::Freed) {
             continue;
         }
@@ -1012,11 +1023,15 @@ fn show_mounts(m: &SeqFile, r: &Record) {
     }
 }
 
+/// A record with its release and acquisition evidence.
+type RecordCopy = (
+    Record,
+    [Option<Site>; SITES_PER_SB],
+    [Option<Site>; SITES_PER_SB],
+);
+
 /// Copies record `i` out of the table, with its evidence, under the lock.
-fn copy_record(
-    l: &Ledger,
-    i: usize,
-) -> Option<(Record, [Option<Site>; SITES_PER_SB], [Option<Site>; SITES_PER_SB])> {
+fn copy_record(l: &Ledger, i: usize) -> Option<RecordCopy> {
     let inner = l.inner.lock();
     let r = inner.sbs.recs[i];
     if !r.used {
@@ -1055,7 +1070,9 @@ impl Show for SuperblocksFile {
         // One record at a time, so probe handlers never wait long for the
         // lock.  Slots keep their records, so the order is stable.
         for i in 0..MAX_SBS {
-            let Some((r, _, _)) = copy_record(l, i) else { continue };
+            let Some((r, _, _)) = copy_record(l, i) else {
+                continue;
+            };
             show_identity(m, &r);
             seq_print!(m, " state={} s_active={}", r.state.name(), r.s_active);
             show_mounts(m, &r);
@@ -1077,8 +1094,19 @@ impl Show for SuperblocksFile {
 }
 
 fn show_site(m: &SeqFile, s: &Site) {
-    let what = if s.kind == Kind::Release { "release" } else { "acquire" };
-    seq_print!(m, "  {} t={} kind={} s_active={} ", what, Secs(s.ev.time), events_kind(s.kind), s.s_active);
+    let what = if s.kind == Kind::Release {
+        "release"
+    } else {
+        "acquire"
+    };
+    seq_print!(
+        m,
+        "  {} t={} kind={} s_active={} ",
+        what,
+        Secs(s.ev.time),
+        events_kind(s.kind),
+        s.s_active
+    );
     s.ev.show_who(m);
     seq_print!(m, "\n");
     s.ev.show_stack(m, "    ");
@@ -1099,7 +1127,9 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
     audit(l);
     let now = now_ns();
     for i in 0..MAX_SBS {
-        let Some((r, rel, acq)) = copy_record(l, i) else { continue };
+        let Some((r, rel, acq)) = copy_record(l, i) else {
+            continue;
+        };
         if r.flagged == 0 {
             continue;
         }

@@ -65,9 +65,7 @@ impl TracepointProbe {
         };
         // SAFETY: `match_name` has the callback's signature and `search`
         // outlives the call.
-        unsafe {
-            bindings::for_each_kernel_tracepoint(Some(match_name), (&raw mut search).cast())
-        };
+        unsafe { bindings::for_each_kernel_tracepoint(Some(match_name), (&raw mut search).cast()) };
         let mut me = Self {
             name,
             tp: core::ptr::null_mut(),
@@ -80,7 +78,9 @@ impl TracepointProbe {
         }
         // SAFETY: `found` is a built-in tracepoint; the caller vouches for
         // `probe`.
-        let ret = unsafe { bindings::tracepoint_probe_register(search.found, probe, core::ptr::null_mut()) };
+        let ret = unsafe {
+            bindings::tracepoint_probe_register(search.found, probe, core::ptr::null_mut())
+        };
         if ret == 0 {
             // INVARIANT: Registered just above.
             me.tp = search.found;

@@ -7,8 +7,8 @@
 t_ok "insmod succeeds" rl_load
 ctl=$RL_DBG/control
 t_ok "control is root-only read-write (0600)" test "$(stat -c %a "$ctl")" = 600
-t_ok "defaults are grace_ms=5000 audit_ms=1000" \
-	bash -c "[ \"\$(cat $ctl | tr '\n' ' ')\" = 'grace_ms=5000 audit_ms=1000 ' ]"
+t_ok "defaults are grace_ms=5000 audit_ms=1000 modules=all" \
+	bash -c "[ \"\$(cat $ctl | tr '\n' ' ')\" = 'grace_ms=5000 audit_ms=1000 modules=all ' ]"
 t_ok "grace_ms=2000 is accepted" bash -c "echo grace_ms=2000 > $ctl"
 t_ok "audit_ms=250 is accepted" bash -c "echo audit_ms=250 > $ctl"
 before=$(cat "$ctl")
