@@ -17,6 +17,8 @@
 # kernel; LLVM=1 is passed unless you set LLVM= (empty) for a GCC-built one.
 
 SHELL := /bin/bash
+# LLVM=1 unless the user says otherwise (LLVM= for a GCC-built kernel).
+LLVM ?= 1
 export KDIR LLVM
 
 .PHONY: all modules check demo clippy fmtcheck fmt bench clean
