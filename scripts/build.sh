@@ -39,20 +39,35 @@ clean_build() {
 	rm -f "$log"
 }
 
+# kbuild does not rebuild everything of an external module when KDIR
+# changes (a stale object once made a fixture fail to load with "Invalid
+# relocation target"), so a build directory last built against another
+# kernel is cleaned first.
+same_kernel() {
+	local dir=$1 stamp="$1/.refledger-kdir"
+	if [ "$(cat "$stamp" 2>/dev/null)" != "$KDIR" ]; then
+		kmake M="$dir" clean >/dev/null 2>&1 || true
+		echo "$KDIR" >"$stamp"
+	fi
+}
+
 rust_sources() { find src tests -name '*.rs' ! -name 'bindings_generated.rs' | sort; }
 
 case "${1:-module}" in
 module)
+	same_kernel "$top"
 	clean_build M="$top" modules
 	;;
 fixtures)
 	for d in tests/fixtures/*/; do
 		[ -e "$d/Kbuild" ] || continue
-		clean_build M="$top/$d" modules
+		same_kernel "$top/${d%/}"
+		clean_build M="$top/${d%/}" modules
 	done
 	;;
 clippy)
 	# Clippy only runs on crates that are rebuilt.
+	same_kernel "$top"
 	rm -f src/rust_refledger.o
 	clean_build M="$top" CLIPPY=1 modules
 	;;
