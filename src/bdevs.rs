@@ -280,6 +280,7 @@ fn count_only(_regs: &Regs) {}
 pub(crate) static SPECS: [Spec; 2] = [
     Spec {
         role: "bdev_open",
+        module: None,
         candidates: &[
             Candidate {
                 symbol: c_str!("bdev_open"),
@@ -300,6 +301,7 @@ pub(crate) static SPECS: [Spec; 2] = [
     },
     Spec {
         role: "bdev_close",
+        module: None,
         candidates: &[
             Candidate {
                 symbol: c_str!("bdev_release"),

@@ -37,6 +37,12 @@ pub(crate) enum Kind {
     Leak,
     /// A flagged superblock shut down (or was mounted again).
     Resolved,
+    /// umount(2) of one of its mounts failed with EBUSY.
+    UmountBusy,
+    /// `zpool export` failed with EBUSY while it existed (a ZFS superblock).
+    ExportBusy,
+    /// `zfsvfs_hold` returned EBUSY keeping a reference to it (#18309).
+    HoldLeak,
 }
 
 impl Kind {
@@ -52,6 +58,9 @@ impl Kind {
             Kind::Freed => "freed",
             Kind::Leak => "leak",
             Kind::Resolved => "resolved",
+            Kind::UmountBusy => "umount_busy",
+            Kind::ExportBusy => "export_busy",
+            Kind::HoldLeak => "zfs_hold_leak",
         }
     }
 }

@@ -161,3 +161,8 @@ void rl_rcu_read_unlock(void)
 {
 	rcu_read_unlock();
 }
+
+struct task_struct *rl_current_task(void)
+{
+	return current;
+}

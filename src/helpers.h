@@ -90,4 +90,7 @@ void rl_bdev_name(char *buf, size_t len, struct block_device *bdev);
 void rl_rcu_read_lock(void);
 void rl_rcu_read_unlock(void);
 
+/* current, a macro. */
+struct task_struct *rl_current_task(void);
+
 #endif

@@ -78,6 +78,7 @@ pub(crate) struct Probe {
     raw: Opaque<bindings::kretprobe>,
     symbol: CString,
     role: &'static str,
+    module: Option<&'static str>,
     handler: Handler,
     hits: AtomicU64,
     /// `STATE_IDLE`, `STATE_BUSY` (being armed or disarmed), `STATE_ARMED`.
@@ -88,7 +89,13 @@ pub(crate) struct Probe {
 
 impl Probe {
     /// Creates an unarmed probe on `symbol`, playing `role` in refledger.
-    pub(crate) fn new(symbol: CString, role: &'static str, handler: Handler) -> impl PinInit<Self> {
+    /// `module` names the module `symbol` lives in, if it is not built in.
+    pub(crate) fn new(
+        symbol: CString,
+        role: &'static str,
+        module: Option<&'static str>,
+        handler: Handler,
+    ) -> impl PinInit<Self> {
         pin_init!(Self {
             // SAFETY: `struct kretprobe` is plain C data (integers, pointers
             // and nested structs of them), for which all zeroes is valid and is
@@ -98,6 +105,7 @@ impl Probe {
             }),
             symbol,
             role,
+            module,
             handler,
             hits: AtomicU64::new(0),
             state: AtomicI32::new(STATE_IDLE),
@@ -113,6 +121,11 @@ impl Probe {
     /// The role this probe plays, as shown in the `probes` file.
     pub(crate) fn role(&self) -> &'static str {
         self.role
+    }
+
+    /// The module the probed function lives in, if not built in.
+    pub(crate) fn module(&self) -> Option<&'static str> {
+        self.module
     }
 
     /// `"kprobe"` or `"kretprobe"`.

@@ -10,7 +10,9 @@
 use crate::{
     bdevs, bindings,
     debugfs::{seq_print, SeqFile, Show, Store},
-    events, modules, superblocks,
+    events, modules,
+    probes::ProbeSet,
+    superblocks, zfs,
 };
 use core::{
     ffi::c_void,
@@ -40,6 +42,8 @@ pub(crate) struct Inner {
     pub(crate) events: events::Ring,
     /// The block device ledger.
     pub(crate) bdevs: bdevs::Table,
+    /// The OpenZFS ledger.
+    pub(crate) zfs: zfs::Table,
 }
 
 /// The shared state.
@@ -69,6 +73,21 @@ pub(crate) struct Ledger {
 
 static LEDGER: AtomicPtr<Ledger> = AtomicPtr::new(core::ptr::null_mut());
 
+/// The probes, for the module notifier to arm and disarm those that live in
+/// a module.  Published after they are built, cleared (with the notifier
+/// unregistered first) before they are dropped.
+static PROBES: AtomicPtr<ProbeSet> = AtomicPtr::new(core::ptr::null_mut());
+
+/// Publishes the probe set to the module notifier, or (with `None`)
+/// withdraws it.  The caller keeps a published set alive until it withdraws
+/// it after [`Ledger::stop_notifier`].
+pub(crate) fn publish_probes(p: Option<&ProbeSet>) {
+    PROBES.store(
+        p.map_or(core::ptr::null_mut(), |p| (p as *const ProbeSet).cast_mut()),
+        Ordering::Release,
+    );
+}
+
 /// The published ledger, if the module is up.
 pub(crate) fn get() -> Option<&'static Ledger> {
     let p = LEDGER.load(Ordering::Acquire);
@@ -85,6 +104,7 @@ impl Ledger {
             sbs: superblocks::Table::new()?,
             events: events::Ring::new()?,
             bdevs: bdevs::Table::new()?,
+            zfs: zfs::Table::new()?,
         };
         // SAFETY: The name is a valid C string; sysfs is built in, so this
         // neither loads a module nor takes a reference that needs dropping.
@@ -186,6 +206,7 @@ impl Ledger {
             inner.sbs.clear();
             inner.events.clear();
             inner.bdevs.clear();
+            inner.zfs.clear();
         }
         self.seeding.store(true, Ordering::Relaxed);
         superblocks::audit_locked(self, &audit);
@@ -193,14 +214,21 @@ impl Ledger {
     }
 }
 
+impl Ledger {
+    /// Unregisters the module notifier; on return no notifier call runs.
+    pub(crate) fn stop_notifier(&self) {
+        // SAFETY: `notifier` was registered in `start_audit` (unregistering
+        // one that is not registered just fails).  This waits for a running
+        // notifier call.
+        unsafe { bindings::unregister_module_notifier(self.notifier.get()) };
+    }
+}
+
 #[pinned_drop]
 impl PinnedDrop for Ledger {
     fn drop(self: Pin<&mut Self>) {
         self.running.store(false, Ordering::Release);
-        // SAFETY: `notifier` was registered in `start_audit` (unregistering
-        // one that is not registered is harmless).  This waits for a running
-        // notifier call.
-        unsafe { bindings::unregister_module_notifier(self.notifier.get()) };
+        self.stop_notifier();
         // SAFETY: `work` was initialized in `new`.  This waits for a running
         // audit and stops one that re-queues itself.
         unsafe { bindings::cancel_delayed_work_sync(self.work.get()) };
@@ -218,8 +246,24 @@ unsafe extern "C" fn module_notify(
 ) -> kernel::ffi::c_int {
     let coming = action == bindings::module_state_MODULE_STATE_COMING as kernel::ffi::c_ulong;
     let going = action == bindings::module_state_MODULE_STATE_GOING as kernel::ffi::c_ulong;
+    let live = action == bindings::module_state_MODULE_STATE_LIVE as kernel::ffi::c_ulong;
     if coming || going {
         modules::on_module_state(data.cast(), coming);
+    }
+    let probes = PROBES.load(Ordering::Acquire);
+    if (live || going) && !probes.is_null() {
+        // SAFETY: For module notifications `data` is the module, live for
+        // the call; `probes` is published and outlives this call (see
+        // `publish_probes`).
+        unsafe {
+            let name = CStr::from_char_ptr((*data.cast::<bindings::module>()).name.as_ptr());
+            let probes = &*probes;
+            if live {
+                probes.arm_module(name.as_bytes());
+            } else {
+                probes.disarm_module(name.as_bytes());
+            }
+        }
     }
     if going {
         // Wait while an audit walks this module's filesystem type, if it
@@ -378,6 +422,8 @@ impl Show for LeaksFile {
     fn show(&self, m: &SeqFile) -> Result {
         let l = get().ok_or(ENODEV)?;
         superblocks::show_leaks(l, m)?;
+        zfs::show_leaks(m);
+        superblocks::show_busy(l, m);
         bdevs::show_leaks(m);
         modules::show_leaks(m, bdevs::show_holders_of);
         Ok(())

@@ -434,6 +434,7 @@ fn delete_exit(regs: &Regs, data: &ProbeData) {
 /// The kprobes of this ledger.
 pub(crate) static SPECS: [Spec; 1] = [Spec {
     role: "module_unload",
+    module: None,
     candidates: &[Candidate {
         symbol: c_str!("__x64_sys_delete_module"),
         handler: Handler::Return {

@@ -28,6 +28,9 @@ pub(crate) struct Candidate {
 pub(crate) struct Spec {
     /// Short name of what the probe observes, shown as `role=`.
     pub(crate) role: &'static str,
+    /// The module the candidates live in (armed when it loads, disarmed
+    /// before it unloads), or `None` for the kernel itself.
+    pub(crate) module: Option<&'static str>,
     /// Candidates, tried in order; the first that registers is armed.
     pub(crate) candidates: &'static [Candidate],
 }
@@ -63,7 +66,10 @@ impl ProbeSet {
             for c in spec.candidates {
                 let name = CString::try_from_fmt(fmt!("{}", c.symbol))?;
                 probes.push(
-                    KBox::pin_init(Probe::new(name, spec.role, c.handler), GFP_KERNEL)?,
+                    KBox::pin_init(
+                        Probe::new(name, spec.role, spec.module, c.handler),
+                        GFP_KERNEL,
+                    )?,
                     GFP_KERNEL,
                 )?;
             }
@@ -76,7 +82,7 @@ impl ProbeSet {
                 let name = CString::try_from_fmt(fmt!("{}", name))?;
                 let handler = Handler::Entry(count_only);
                 probes.push(
-                    KBox::pin_init(Probe::new(name, ROLE_EXTRA, handler), GFP_KERNEL)?,
+                    KBox::pin_init(Probe::new(name, ROLE_EXTRA, None, handler), GFP_KERNEL)?,
                     GFP_KERNEL,
                 )?;
             }
@@ -91,19 +97,39 @@ impl ProbeSet {
     /// of whose candidates registers stays unarmed; that is reported in the
     /// `probes` file and in one log line, and is not an error.
     pub(crate) fn arm_all(&self) {
+        self.arm_where(|_| true);
+    }
+
+    /// Arms the roles whose probes live in module `name` (it just loaded).
+    pub(crate) fn arm_module(&self, name: &[u8]) {
+        self.arm_where(|p| p.module().is_some_and(|m| m.as_bytes() == name));
+    }
+
+    /// Disarms the probes that live in module `name` (it is unloading).
+    pub(crate) fn disarm_module(&self, name: &[u8]) {
+        for p in self.probes.iter() {
+            if p.module().is_some_and(|m| m.as_bytes() == name) {
+                p.disarm();
+            }
+        }
+    }
+
+    fn arm_where(&self, select: impl Fn(&Probe) -> bool) {
         let mut i = 0;
         while i < self.probes.len() {
             let role = self.probes[i].role();
+            let selected = select(&self.probes[i]);
             let mut armed = false;
             while i < self.probes.len() && self.probes[i].role() == role {
                 let p = self.probes[i].as_ref();
+                armed = armed || p.armed();
                 // Extra probes are independent of each other: arm them all.
-                if !armed || role == ROLE_EXTRA {
+                if selected && (!armed || role == ROLE_EXTRA) {
                     armed = p.arm().is_ok() || armed;
                 }
                 i += 1;
             }
-            if !armed {
+            if selected && !armed && self.probes[i - 1].module().is_none() {
                 pr_info!("role {} has no probe armed; see the probes file\n", role);
             }
         }
@@ -165,6 +191,13 @@ impl Show for ProbeSet {
             );
             if p.armed() {
                 seq_print!(m, "state=armed");
+            } else if let (Some(e @ ENOENT), Some(module)) = (p.error(), p.module()) {
+                seq_print!(
+                    m,
+                    "state=waiting error={} reason=\"armed when {}.ko loads\"",
+                    e.to_errno(),
+                    module
+                );
             } else if let Some(e) = p.error() {
                 seq_print!(
                     m,

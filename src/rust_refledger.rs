@@ -13,6 +13,7 @@
 //! - `events`: a ring of recent events, oldest first.
 //! - `bdevs`: one line per block device, with its open instances.
 //! - `modules`: module refcount gets and puts by call site.
+//! - `zfs`: OpenZFS `zfsvfs_hold` calls and their results.
 //! - `control`: `grace_ms=N`, `audit_ms=N`, `modules=...`, `reset`, `audit`.
 //!
 //! Module parameters (declared in `helpers.c`, because 6.12's `module!` has
@@ -37,6 +38,7 @@ mod modules;
 mod probes;
 mod superblocks;
 mod tracepoint;
+mod zfs;
 
 use kernel::{c_str, prelude::*};
 use ledger::Ledger;
@@ -56,6 +58,7 @@ static EVENTS: ledger::EventsFile = ledger::EventsFile;
 static CONTROL: ledger::ControlFile = ledger::ControlFile;
 static BDEVS: bdevs::BdevsFile = bdevs::BdevsFile;
 static MODULES: modules::ModulesFile = modules::ModulesFile;
+static ZFS: zfs::ZfsFile = zfs::ZfsFile;
 
 /// The loaded module.
 ///
@@ -67,6 +70,15 @@ struct RefLedger {
     _dir: debugfs::Dir,
     _probes: KBox<ProbeSet>,
     _ledger: Pin<KBox<Ledger>>,
+}
+
+impl Drop for RefLedger {
+    fn drop(&mut self) {
+        // The module notifier arms and disarms probes: stop it before the
+        // probes go away with the fields.
+        self._ledger.stop_notifier();
+        ledger::publish_probes(None);
+    }
 }
 
 impl kernel::Module for RefLedger {
@@ -82,7 +94,7 @@ impl kernel::Module for RefLedger {
         // published, so a bad one changes nothing.
         let mut probes = KBox::new(
             ProbeSet::new(
-                &[&superblocks::SPECS, &bdevs::SPECS, &modules::SPECS],
+                &[&superblocks::SPECS, &bdevs::SPECS, &modules::SPECS, &zfs::SPECS],
                 extra,
             )?,
             GFP_KERNEL,
@@ -90,9 +102,12 @@ impl kernel::Module for RefLedger {
 
         let ledger = KBox::pin_init(Ledger::new()?, GFP_KERNEL)?;
         ledger.as_ref().publish();
-        probes.arm_all();
         probes.tracepoints = Some(modules::ModuleProbes::new());
+        // Published before the notifier starts, so a module that loads from
+        // now on gets its probes armed; then everything present is armed.
+        ledger::publish_probes(Some(&probes));
         ledger.start_audit();
+        probes.arm_all();
 
         let mut dir = debugfs::Dir::new(c_str!("refledger"), module)?;
         // SAFETY: `probes` is boxed and, by field order, dropped after `dir`;
@@ -104,6 +119,7 @@ impl kernel::Module for RefLedger {
             dir.add(c_str!("events"), &EVENTS)?;
             dir.add(c_str!("bdevs"), &BDEVS)?;
             dir.add(c_str!("modules"), &MODULES)?;
+            dir.add(c_str!("zfs"), &ZFS)?;
             dir.add_rw(c_str!("control"), &CONTROL)?;
         }
 

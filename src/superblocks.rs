@@ -59,6 +59,7 @@ const TOMB: u32 = u32::MAX;
 pub(crate) static SPECS: [Spec; 6] = [
     Spec {
         role: "sb_mount",
+        module: None,
         candidates: &[Candidate {
             symbol: c_str!("vfs_create_mount"),
             handler: Handler::Return {
@@ -69,6 +70,7 @@ pub(crate) static SPECS: [Spec; 6] = [
     },
     Spec {
         role: "sb_clone",
+        module: None,
         candidates: &[Candidate {
             symbol: c_str!("clone_mnt"),
             handler: Handler::Return {
@@ -79,6 +81,7 @@ pub(crate) static SPECS: [Spec; 6] = [
     },
     Spec {
         role: "sb_umount",
+        module: None,
         candidates: &[Candidate {
             symbol: c_str!("path_umount"),
             handler: Handler::Return {
@@ -89,6 +92,7 @@ pub(crate) static SPECS: [Spec; 6] = [
     },
     Spec {
         role: "sb_release",
+        module: None,
         candidates: &[Candidate {
             symbol: c_str!("deactivate_super"),
             handler: Handler::Entry(on_deactivate_super),
@@ -96,6 +100,7 @@ pub(crate) static SPECS: [Spec; 6] = [
     },
     Spec {
         role: "sb_final_release",
+        module: None,
         candidates: &[Candidate {
             symbol: c_str!("deactivate_locked_super"),
             handler: Handler::Entry(on_deactivate_locked_super),
@@ -103,6 +108,7 @@ pub(crate) static SPECS: [Spec; 6] = [
     },
     Spec {
         role: "sb_shutdown",
+        module: None,
         candidates: &[Candidate {
             symbol: c_str!("generic_shutdown_super"),
             handler: Handler::Entry(on_generic_shutdown_super),
@@ -297,6 +303,9 @@ pub(crate) struct Record {
     acquires: SiteRing,
     n_releases: u32,
     n_acquires: u32,
+    /// When an unmount or export was last refused while it existed, or 0.
+    busy_at: u64,
+    busy_count: u32,
     seen: bool,
 }
 
@@ -646,6 +655,53 @@ impl Table {
         id
     }
 
+    /// Whether `sb` is a tracked, not freed superblock of type `fstype`.
+    pub(crate) fn is_fstype(&self, sb: usize, fstype: &[u8]) -> bool {
+        self.find(sb).is_some_and(|i| self.recs[i].fstype.is(fstype))
+    }
+
+    /// `zfsvfs_hold` returned EBUSY keeping a reference to `sb`: keep the
+    /// call as an acquisition of the superblock, and flag it as leaked at
+    /// once (OpenZFS #18309).
+    pub(crate) fn note_hold_leak(&mut self, sb: usize, now: u64, ev: &Evidence) -> Option<Event> {
+        let i = self.find(sb)?;
+        let s_active = self.recs[i].s_active;
+        let id = self.push_site(Kind::HoldLeak, s_active, ev);
+        let r = &mut self.recs[i];
+        r.acquires.push(id);
+        r.n_acquires += 1;
+        if r.flagged == 0 {
+            r.flagged = now;
+            r.resolved = false;
+        }
+        Some(r.event(Kind::HoldLeak, now, Some(ev), s_active))
+    }
+
+    /// An unmount or export was refused with EBUSY: mark every live
+    /// superblock of type `fstype` (or just `only`, if given) as busy now,
+    /// with an event each, so `leaks` can say what held them.
+    pub(crate) fn note_busy(
+        &mut self,
+        fstype: &[u8],
+        only: Option<usize>,
+        now: u64,
+        ev: &Evidence,
+        kind: Kind,
+        events: &mut events::Ring,
+    ) {
+        for r in self.recs.iter_mut() {
+            if !r.used || r.state == State::Freed || !r.fstype.is(fstype) {
+                continue;
+            }
+            if only.is_some_and(|sb| sb != r.sb) {
+                continue;
+            }
+            r.busy_at = now;
+            r.busy_count += 1;
+            events.push(r.event(kind, now, Some(ev), r.s_active));
+        }
+    }
+
     fn site(&self, id: u64) -> Option<Site> {
         let s = self.sites[(id % MAX_SITES as u64) as usize];
         (s.id == id && id != 0).then_some(s)
@@ -759,7 +815,22 @@ fn umount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
 
 fn umount_exit(regs: &Regs, data: &ProbeData) {
     let Some(l) = ledger::get() else { return };
-    if regs.return_value() != 0 {
+    let ret = regs.return_value() as isize;
+    if ret == EBUSY.to_errno() as isize {
+        // Refused because the mount is in use: remember it, so `leaks` can
+        // tell a real holder from a leak.
+        let ev = Evidence::capture(data[1]);
+        let now = now_ns();
+        let mut guard = l.inner.lock();
+        let inner = &mut *guard;
+        if let Some(i) = inner.sbs.find(data[0]) {
+            let fstype = inner.sbs.recs[i].fstype;
+            let fs = fstype.as_str().as_bytes();
+            inner.sbs.note_busy(fs, Some(data[0]), now, &ev, Kind::UmountBusy, &mut inner.events);
+        }
+        return;
+    }
+    if ret != 0 {
         return;
     }
     let ev = Evidence::capture(data[1]);
@@ -1117,6 +1188,7 @@ fn events_kind(k: Kind) -> &'static str {
         Kind::Mount => "mount",
         Kind::Clone => "clone",
         Kind::Release => "deactivate_super",
+        Kind::HoldLeak => "zfsvfs_hold_ebusy",
         _ => "other",
     }
 }
@@ -1163,6 +1235,36 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
         }
     }
     Ok(())
+}
+
+/// The busy part of `leaks`: superblocks an unmount or export was refused
+/// for, with what held them: a mount in use is a real holder; a leaked
+/// reference is not.
+pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
+    for i in 0..MAX_SBS {
+        let Some((r, _, _)) = copy_record(l, i) else { continue };
+        if r.busy_at == 0 || matches!(r.state, State::ShutDown | State::Freed) {
+            continue;
+        }
+        let verdict = match r.state {
+            State::Live => "real_holder:mounted_and_in_use",
+            State::Pending => "real_holder:unmounted_but_files_open",
+            State::Leaked | State::Detached => "leaked_reference",
+            _ => "shutting_down",
+        };
+        seq_print!(m, "busy ");
+        show_identity(m, &r);
+        seq_print!(
+            m,
+            " refused={} last={} state={} s_active={}",
+            r.busy_count,
+            Secs(r.busy_at),
+            r.state.name(),
+            r.s_active
+        );
+        show_mounts(m, &r);
+        seq_print!(m, " verdict={}\n", verdict);
+    }
 }
 
 /// Prints every event in the ring.

@@ -7,7 +7,7 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 shift
-export RL_TOP=$top RL_KO=$top/refledger.ko
+export RL_TOP=$top RL_KO=$top/refledger.ko RL_OUT=$out
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 mkdir -p /mnt

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Real OpenZFS 2.3.2 (zfs.ko built against the test kernel by scripts/zfs.sh):
+# refledger arms its ZFS probes when zfs.ko loads and disarms them before it
+# unloads; pools and datasets come and go without false leaks; holds taken
+# by `zfs userspace` and `zfs set userquota@` are recorded; an export made
+# busy by a shell's cwd inside the pool is explained as a real holder, not a
+# leak, and succeeds once the shell leaves.
+. "$(dirname "$0")/lib.sh"
+
+zdir=$(cat "${RL_OUT:-/nonexistent}/zfs-dir" 2>/dev/null)
+if [ -z "$zdir" ] || [ ! -e "$zdir/zfs.ko" ]; then
+	t_skip "OpenZFS modules" "not built (scripts/zfs.sh failed; see the host log)"
+	t_done
+fi
+zfs_load() { insmod "$zdir/spl.ko" && insmod "$zdir/zfs.ko"; }
+zfs_unload() { rmmod zfs && rmmod spl; }
+vdev=/tmp/zv0
+pool_mnt=/tmp/tank
+
+t_ok "insmod refledger before zfs" rl_load
+t_ok "ZFS probes wait for zfs.ko" \
+	grep -q 'symbol=zfsvfs_hold role=zfs_hold .*state=waiting .*reason="armed when zfs.ko loads"' "$RL_DBG/probes"
+t_ok "insmod spl and zfs" zfs_load
+for s in zfsvfs_hold zfs_vfs_ref zfs_vfs_rele spa_export; do
+	t_ok "$s is armed once zfs.ko is live" test "$(probe_field $s state)" = armed
+done
+
+echo grace_ms=2000 >"$RL_DBG/control"
+truncate -s 256M $vdev
+t_ok "zpool create on a file vdev" zpool create -f -m $pool_mnt tank $vdev
+t_ok "zfs create tank/a" zfs create tank/a
+t_ok "zfs snapshot" zfs snapshot tank/a@s1
+t_ok "zfs userspace" bash -c "zfs userspace tank/a >/dev/null"
+t_ok "zfs set userquota@root" zfs set userquota@root=10M tank/a
+cat "$RL_DBG/zfs" | sed 's/^/# /'
+t_ok "holds are recorded by dataset, with result 0 and no reference kept" \
+	grep -qE '^hold t=.* dataset=tank/a result=0 kept_refs=0 sb=[0-9a-f]+ ' "$RL_DBG/zfs"
+t_ok "the hold names the dataset's superblock" \
+	bash -c "grep '^hold .*dataset=tank/a' $RL_DBG/zfs | grep -qv 'sb=- '"
+t_ok "zfsvfs_hold was entered" test "$(probe_field zfsvfs_hold hits)" -ge 2
+grep 'fstype=zfs ' "$RL_DBG/superblocks" | sed 's/^/# /'
+t_ok "superblocks lists the ZFS superblocks live" \
+	test "$(grep -c 'fstype=zfs .*state=live' "$RL_DBG/superblocks")" -ge 2
+
+# An export made busy by a real holder: a shell whose cwd is in the pool.
+(cd $pool_mnt/a && exec sleep 120) &
+holder=$!
+sleep 0.5
+t_ok "zpool export fails while a shell's cwd is inside" bash -c "! zpool export tank 2>/dev/null"
+sed -n '/^busy /p' "$RL_DBG/leaks" | sed 's/^/# /'
+t_ok "leaks explains the busy export as a real holder" \
+	grep -qE '^busy sb=.* fstype=zfs .* state=live .* verdict=real_holder:mounted_and_in_use' "$RL_DBG/leaks"
+t_ok "events record the refused unmount" grep -q 'event=umount_busy .*fstype=zfs' "$RL_DBG/events"
+t_ok "nothing is flagged as leaked" bash -c "! grep -qE '^(superblock|zfs_hold_leak) ' $RL_DBG/leaks"
+kill $holder
+wait $holder 2>/dev/null
+t_ok "zpool export succeeds once the shell left" zpool export tank
+sleep 3
+t_ok "the ZFS superblocks shut down" \
+	bash -c "! grep -q 'fstype=zfs .*state=\(live\|pending\|detached\|leaked\)' $RL_DBG/superblocks"
+t_ok "events show ZFS shutdowns" grep -q 'event=shutdown .*fstype=zfs' "$RL_DBG/events"
+t_ok "zpool import" zpool import -d /tmp tank
+t_ok "imported datasets are live again" grep -q 'fstype=zfs .*state=live' "$RL_DBG/superblocks"
+t_ok "zfs destroy of a snapshot and a dataset" bash -c "zfs destroy tank/a@s1 && zfs destroy tank/a"
+t_ok "zpool export again" zpool export tank
+sleep 3
+t_ok "no false leak over the whole ZFS run" \
+	bash -c "! grep -qE '^(superblock|zfs_hold_leak|bdev_open_leak|module_underflow) ' $RL_DBG/leaks"
+
+t_ok "zfs.ko unloads while refledger stays" zfs_unload
+t_ok "its probes are disarmed and waiting again" \
+	grep -q 'symbol=zfsvfs_hold role=zfs_hold .*state=waiting' "$RL_DBG/probes"
+t_ok "rmmod refledger" rl_unload
+
+t_ok "zfs loaded first, then refledger" bash -c "insmod $zdir/spl.ko && insmod $zdir/zfs.ko && insmod $RL_KO"
+t_ok "zfsvfs_hold is armed at once" test "$(probe_field zfsvfs_hold state)" = armed
+t_ok "rmmod refledger, then zfs" bash -c "rmmod refledger && rmmod zfs && rmmod spl"
+rm -f $vdev
+t_ok "no kernel warning" bash -c "! dmesg | grep -qE 'WARNING:|BUG:'"
+t_done
