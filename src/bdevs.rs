@@ -208,7 +208,7 @@ fn open_entry(regs: &Regs, data: &mut ProbeData) -> bool {
 
 fn open_exit(regs: &Regs, data: &ProbeData) {
     let Some(l) = ledger::get() else { return };
-    if regs.return_value() != 0 {
+    if regs.return_int() != 0 {
         return;
     }
     // The caller of `bdev_open` is `bdev_file_open_by_dev` or

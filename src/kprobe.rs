@@ -52,6 +52,12 @@ impl Regs {
         unsafe { bindings::rl_entry_return_address(self.0) as usize }
     }
 
+    /// The return value of a probed function that returns `int`: only the low
+    /// 32 bits of the register are defined, so it is sign-extended from them.
+    pub(crate) fn return_int(&self) -> i32 {
+        self.return_value() as u32 as i32
+    }
+
     /// The probed function's return value, valid in a return handler.
     pub(crate) fn return_value(&self) -> usize {
         // SAFETY: As in `arg`.

@@ -191,13 +191,8 @@ impl Show for ProbeSet {
             );
             if p.armed() {
                 seq_print!(m, "state=armed");
-            } else if let (Some(e @ ENOENT), Some(module)) = (p.error(), p.module()) {
-                seq_print!(
-                    m,
-                    "state=waiting error={} reason=\"armed when {}.ko loads\"",
-                    e.to_errno(),
-                    module
-                );
+            } else if let (None | Some(ENOENT), Some(module)) = (p.error(), p.module()) {
+                seq_print!(m, "state=waiting reason=\"armed when {}.ko loads\"", module);
             } else if let Some(e) = p.error() {
                 seq_print!(
                     m,

@@ -94,7 +94,12 @@ impl kernel::Module for RefLedger {
         // published, so a bad one changes nothing.
         let mut probes = KBox::new(
             ProbeSet::new(
-                &[&superblocks::SPECS, &bdevs::SPECS, &modules::SPECS, &zfs::SPECS],
+                &[
+                    &superblocks::SPECS,
+                    &bdevs::SPECS,
+                    &modules::SPECS,
+                    &zfs::SPECS,
+                ],
                 extra,
             )?,
             GFP_KERNEL,

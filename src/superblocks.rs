@@ -657,7 +657,8 @@ impl Table {
 
     /// Whether `sb` is a tracked, not freed superblock of type `fstype`.
     pub(crate) fn is_fstype(&self, sb: usize, fstype: &[u8]) -> bool {
-        self.find(sb).is_some_and(|i| self.recs[i].fstype.is(fstype))
+        self.find(sb)
+            .is_some_and(|i| self.recs[i].fstype.is(fstype))
     }
 
     /// `zfsvfs_hold` returned EBUSY keeping a reference to `sb`: keep the
@@ -815,8 +816,9 @@ fn umount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
 
 fn umount_exit(regs: &Regs, data: &ProbeData) {
     let Some(l) = ledger::get() else { return };
-    let ret = regs.return_value() as isize;
-    if ret == EBUSY.to_errno() as isize {
+    // path_umount() returns int.
+    let ret = regs.return_int();
+    if ret == EBUSY.to_errno() {
         // Refused because the mount is in use: remember it, so `leaks` can
         // tell a real holder from a leak.
         let ev = Evidence::capture(data[1]);
@@ -826,7 +828,14 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
         if let Some(i) = inner.sbs.find(data[0]) {
             let fstype = inner.sbs.recs[i].fstype;
             let fs = fstype.as_str().as_bytes();
-            inner.sbs.note_busy(fs, Some(data[0]), now, &ev, Kind::UmountBusy, &mut inner.events);
+            inner.sbs.note_busy(
+                fs,
+                Some(data[0]),
+                now,
+                &ev,
+                Kind::UmountBusy,
+                &mut inner.events,
+            );
         }
         return;
     }
@@ -1242,7 +1251,9 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
 /// reference is not.
 pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
     for i in 0..MAX_SBS {
-        let Some((r, _, _)) = copy_record(l, i) else { continue };
+        let Some((r, _, _)) = copy_record(l, i) else {
+            continue;
+        };
         if r.busy_at == 0 || matches!(r.state, State::ShutDown | State::Freed) {
             continue;
         }

@@ -64,6 +64,7 @@ static LAYOUT_REJECTED: AtomicU64 = AtomicU64::new(0);
 static COUNT_OK: AtomicU64 = AtomicU64::new(0);
 static COUNT_EBUSY: AtomicU64 = AtomicU64::new(0);
 static COUNT_OTHER: AtomicU64 = AtomicU64::new(0);
+static COUNT_RELE: AtomicU64 = AtomicU64::new(0);
 
 /// One finished `zfsvfs_hold`.
 #[derive(Clone, Copy, Default)]
@@ -109,7 +110,9 @@ fn current() -> usize {
 }
 
 fn slot_of(task: usize) -> Option<&'static Hold> {
-    HOLDS.iter().find(|h| h.task.load(Ordering::Acquire) == task)
+    HOLDS
+        .iter()
+        .find(|h| h.task.load(Ordering::Acquire) == task)
 }
 
 /// `z_sb` of a `zfsvfs_t`, if it names a superblock the ledger knows as
@@ -134,10 +137,11 @@ fn z_sb(zfsvfs: usize) -> Option<usize> {
 fn hold_entry(regs: &Regs, data: &mut ProbeData) -> bool {
     // zfsvfs_hold(name, tag, zfvp, writer)
     let task = current();
-    let Some(h) = HOLDS
-        .iter()
-        .find(|h| h.task.compare_exchange(0, task, Ordering::AcqRel, Ordering::Relaxed).is_ok())
-    else {
+    let Some(h) = HOLDS.iter().find(|h| {
+        h.task
+            .compare_exchange(0, task, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }) else {
         HOLDS_DROPPED.fetch_add(1, Ordering::Relaxed);
         return false;
     };
@@ -152,7 +156,7 @@ fn hold_entry(regs: &Regs, data: &mut ProbeData) -> bool {
 fn hold_exit(regs: &Regs, data: &ProbeData) {
     // SAFETY: `data[2]` is the `HOLDS` slot the entry handler claimed.
     let h = unsafe { &*(data[2] as *const Hold) };
-    let result = regs.return_value();
+    let result = regs.return_int() as usize;
     let kept = h.refs.load(Ordering::Relaxed);
     let sb = h.sb.load(Ordering::Relaxed);
     h.task.store(0, Ordering::Release);
@@ -205,7 +209,7 @@ fn ref_entry(regs: &Regs, data: &mut ProbeData) -> bool {
 }
 
 fn ref_exit(regs: &Regs, data: &ProbeData) {
-    if regs.return_value() != 0 {
+    if regs.return_int() != 0 {
         return;
     }
     // SAFETY: The slot is still this task's: the hold has not returned.
@@ -217,6 +221,7 @@ fn ref_exit(regs: &Regs, data: &ProbeData) {
 }
 
 fn on_rele(_regs: &Regs) {
+    COUNT_RELE.fetch_add(1, Ordering::Relaxed);
     if let Some(h) = slot_of(current()) {
         h.refs.fetch_sub(1, Ordering::Relaxed);
     }
@@ -230,7 +235,7 @@ fn export_entry(regs: &Regs, data: &mut ProbeData) -> bool {
 }
 
 fn export_exit(regs: &Regs, data: &ProbeData) {
-    if regs.return_value() != ZFS_EBUSY {
+    if regs.return_int() as usize != ZFS_EBUSY {
         return;
     }
     let Some(l) = ledger::get() else { return };
@@ -240,9 +245,14 @@ fn export_exit(regs: &Regs, data: &ProbeData) {
     let now = now_ns();
     let mut guard = l.inner.lock();
     let inner = &mut *guard;
-    inner
-        .sbs
-        .note_busy(b"zfs", None, now, &ev, crate::events::Kind::ExportBusy, &mut inner.events);
+    inner.sbs.note_busy(
+        b"zfs",
+        None,
+        now,
+        &ev,
+        crate::events::Kind::ExportBusy,
+        &mut inner.events,
+    );
 }
 
 /// The probes of this ledger, all in `zfs.ko`.
@@ -318,10 +328,11 @@ impl crate::debugfs::Show for ZfsFile {
         let l = ledger::get().ok_or(ENODEV)?;
         seq_print!(
             m,
-            "# holds_ok={} holds_ebusy={} holds_other={} flagged={} concurrent_capacity={} dropped={} layout_rejected={}\n",
+            "# holds_ok={} holds_ebusy={} holds_other={} vfs_reles={} flagged={} concurrent_capacity={} dropped={} layout_rejected={}\n",
             COUNT_OK.load(Ordering::Relaxed),
             COUNT_EBUSY.load(Ordering::Relaxed),
             COUNT_OTHER.load(Ordering::Relaxed),
+            COUNT_RELE.load(Ordering::Relaxed),
             l.inner.lock().zfs.nflagged,
             MAX_HOLDS,
             HOLDS_DROPPED.load(Ordering::Relaxed),

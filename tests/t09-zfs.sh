@@ -33,8 +33,18 @@ t_ok "zfs snapshot" zfs snapshot tank/a@s1
 t_ok "zfs userspace" bash -c "zfs userspace tank/a >/dev/null"
 t_ok "zfs set userquota@root" zfs set userquota@root=10M tank/a
 cat "$RL_DBG/zfs" | sed 's/^/# /'
-t_ok "holds are recorded by dataset, with result 0 and no reference kept" \
-	grep -qE '^hold t=.* dataset=tank/a result=0 kept_refs=0 sb=[0-9a-f]+ ' "$RL_DBG/zfs"
+# A successful hold keeps its reference for the caller, which gives it back
+# with zfsvfs_rele -> zfs_vfs_rele -> deactivate_super.
+t_ok "holds are recorded by dataset and result, keeping one reference" \
+	grep -qE '^hold t=.* dataset=tank/a result=0 kept_refs=1 sb=[0-9a-f]+ .*caller=zfs_ioc_userspace_many' "$RL_DBG/zfs"
+t_ok "the userquota hold goes through zfs_prop_set_special" \
+	grep -qE '^hold t=.* dataset=tank/a result=0 .*caller=zfs_prop_set_special' "$RL_DBG/zfs"
+t_ok "every hold's reference came back through zfs_vfs_rele" \
+	bash -c "h=\$(sed -n 's/.* holds_ok=\([0-9]*\) .*/\1/p' $RL_DBG/zfs); r=\$(sed -n 's/.* vfs_reles=\([0-9]*\) .*/\1/p' $RL_DBG/zfs); [ \"\$h\" -ge 1 ] && [ \"\$h\" = \"\$r\" ]"
+# zfsvfs_rele is inlined and zfs_vfs_rele tail-calls deactivate_super, so
+# the release's call site is the ioctl handler itself.
+t_ok "the releases are in events, from the ioctl handler" \
+	grep -q 'event=release .*fstype=zfs .*caller=zfs_ioc_userspace_many' "$RL_DBG/events"
 t_ok "the hold names the dataset's superblock" \
 	bash -c "grep '^hold .*dataset=tank/a' $RL_DBG/zfs | grep -qv 'sb=- '"
 t_ok "zfsvfs_hold was entered" test "$(probe_field zfsvfs_hold hits)" -ge 2
@@ -46,7 +56,9 @@ t_ok "superblocks lists the ZFS superblocks live" \
 (cd $pool_mnt/a && exec sleep 120) &
 holder=$!
 sleep 0.5
-t_ok "zpool export fails while a shell's cwd is inside" bash -c "! zpool export tank 2>/dev/null"
+t_ok "zpool export fails while a shell's cwd is inside" bash -c "! zpool export tank 2>/tmp/zerr"
+diag "$(cat /tmp/zerr)"
+grep -E 'fstype=zfs' "$RL_DBG/events" | tail -n 5 | sed 's/^/# /' 
 sed -n '/^busy /p' "$RL_DBG/leaks" | sed 's/^/# /'
 t_ok "leaks explains the busy export as a real holder" \
 	grep -qE '^busy sb=.* fstype=zfs .* state=live .* verdict=real_holder:mounted_and_in_use' "$RL_DBG/leaks"
