@@ -9,13 +9,8 @@ top=$(dirname "$here")
 . "$here/env.sh"
 cd "$top"
 
-"$here/deps.sh"
-if [ -z "${KDIR:-}" ]; then
-	KDIR=$("$here/kernel.sh")
-fi
+KDIR=$("$here/setup.sh")
 export KDIR
-"$here/build.sh" module
-"$here/build.sh" fixtures
 out="$top/out/demo"
 rm -rf "$out"
 mkdir -p "$out"

@@ -17,7 +17,7 @@
 use crate::{
     bindings,
     debugfs::{seq_print, SeqFile},
-    evidence::{now_ns, symbol_name, Evidence, Name, Secs},
+    evidence::{now_ns, symbol_name, Evidence, Name, Secs, SiteClass},
     kprobe::{Handler, ProbeData, Regs},
     ledger,
     probes::{Candidate, Spec},
@@ -49,6 +49,8 @@ pub(crate) enum Holder {
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Open {
     used: bool,
+    /// Ever used since the last reset (see `Table::open_slot`).
+    probed: bool,
     file: usize,
     dev: u32,
     holder: Holder,
@@ -91,7 +93,7 @@ impl Table {
     /// Forgets everything.
     pub(crate) fn clear(&mut self) {
         self.devs.iter_mut().for_each(|d| d.used = false);
-        self.opens.iter_mut().for_each(|o| o.used = false);
+        self.opens.iter_mut().for_each(|o| *o = Open::default());
         self.dropped = 0;
     }
 
@@ -104,14 +106,21 @@ impl Table {
         }
     }
 
-    fn dev(&mut self, dev: u32) -> Option<&mut Bdev> {
-        let i = match self.devs.iter().position(|d| d.used && d.dev == dev) {
+    /// The record of the device `info` describes, made if needed.
+    fn dev(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
+        let i = match self.devs.iter().position(|d| d.used && d.dev == info.dev) {
             Some(i) => i,
             None => {
                 let i = self.devs.iter().position(|d| !d.used)?;
+                let mut name = [0u8; 32];
+                // SAFETY: `info.bdev` is open (see `BdevInfo::read`);
+                // formatting its name does not sleep.
+                unsafe { bindings::rl_bdev_name(name.as_mut_ptr().cast(), name.len(), info.bdev) };
                 self.devs[i] = Bdev {
                     used: true,
-                    dev,
+                    dev: info.dev,
+                    name: Name::from_bytes(&name),
+                    disk_module: info.disk_module,
                     ..Bdev::default()
                 };
                 i
@@ -119,12 +128,35 @@ impl Table {
         };
         Some(&mut self.devs[i])
     }
+
+    /// The slot of the open of `file`, or, with `free`, a slot to record it
+    /// in: open addressing from a hash of the file pointer.  `probed` marks
+    /// slots that were ever used, so a lookup stops at the first never-used
+    /// one.
+    fn open_slot(&mut self, file: usize, free: bool) -> Option<usize> {
+        let mut i =
+            ((file as u64 >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % MAX_OPENS;
+        for _ in 0..MAX_OPENS {
+            let o = &self.opens[i];
+            if free && !o.used {
+                return Some(i);
+            }
+            if !free && o.used && o.file == file {
+                return Some(i);
+            }
+            if !free && !o.probed {
+                return None;
+            }
+            i = (i + 1) % MAX_OPENS;
+        }
+        None
+    }
 }
 
 /// What can be read of an open block device without locks.
 struct BdevInfo {
+    bdev: *mut bindings::block_device,
     dev: u32,
-    name: Name<32>,
     disk_module: Name<32>,
     openers: i32,
 }
@@ -134,11 +166,9 @@ impl BdevInfo {
     ///
     /// `bdev` must be a block device the caller holds open or is opening.
     unsafe fn read(bdev: *mut bindings::block_device) -> Self {
-        let mut name = [0u8; 32];
         // SAFETY: `bdev` is live per the safety contract; its disk and the
         // disk's fops stay while it is open.
         unsafe {
-            bindings::rl_bdev_name(name.as_mut_ptr().cast(), name.len(), bdev);
             let disk = (*bdev).bd_disk;
             let owner = if disk.is_null() || (*disk).fops.is_null() {
                 core::ptr::null_mut()
@@ -146,8 +176,8 @@ impl BdevInfo {
                 (*(*disk).fops).owner
             };
             Self {
+                bdev,
                 dev: (*bdev).bd_dev,
-                name: Name::from_bytes(&name),
                 disk_module: module_name(owner),
                 openers: core::ptr::read_volatile(&raw const (*bdev).bd_openers.counter),
             }
@@ -211,9 +241,14 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     if regs.return_int() != 0 {
         return;
     }
-    // The caller of `bdev_open` is `bdev_file_open_by_dev` or
-    // `blkdev_open`; the stack shows who asked.
-    let ev = Evidence::capture(data[4]);
+    // The caller of `bdev_open` is `bdev_file_open_by_dev` (an in-kernel
+    // open: the stack shows who asked) or `blkdev_open` (open(2): the stack
+    // is always the system call's, so only the task is kept).
+    let ev = if USER_OPEN.is(data[4], &[b"blkdev_open"]) {
+        Evidence::capture_shallow(data[4])
+    } else {
+        Evidence::capture(data[4])
+    };
     // SAFETY: `bdev_open` succeeded: the device is open for this file.
     let info = unsafe { BdevInfo::read(data[0] as *mut _) };
     let holder = match data[2] {
@@ -224,16 +259,15 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     };
     let mut inner = l.inner.lock();
     let t = &mut inner.bdevs;
-    if let Some(d) = t.dev(info.dev) {
-        d.name = info.name;
-        d.disk_module = info.disk_module;
+    if let Some(d) = t.dev(&info) {
         d.opens += 1;
         d.openers = info.openers;
     }
-    match t.opens.iter().position(|o| !o.used) {
+    match t.open_slot(data[3], true) {
         Some(i) => {
             t.opens[i] = Open {
                 used: true,
+                probed: true,
                 file: data[3],
                 dev: info.dev,
                 holder,
@@ -266,13 +300,15 @@ fn on_release(regs: &Regs) {
     {
         o.used = false;
     }
-    if let Some(d) = t.dev(info.dev) {
+    if let Some(d) = t.dev(&info) {
         d.closes += 1;
         // This close drops one opener after the handler returns.
         d.openers = info.openers - 1;
         d.last_close = now;
     }
 }
+
+static USER_OPEN: SiteClass = SiteClass::new();
 
 fn count_only(_regs: &Regs) {}
 
@@ -423,6 +459,19 @@ impl crate::debugfs::Show for BdevsFile {
     }
 }
 
+/// Copies open `j` and its device's record out of the table.
+fn open_and_dev(l: &ledger::Ledger, j: usize) -> (Open, Option<Bdev>) {
+    let inner = l.inner.lock();
+    let o = inner.bdevs.opens[j];
+    let d = inner
+        .bdevs
+        .devs
+        .iter()
+        .find(|d| d.used && d.dev == o.dev)
+        .copied();
+    (o, d)
+}
+
 /// The block device part of `leaks`: opens held by a superblock that shut
 /// down longer than the grace period ago.
 pub(crate) fn show_leaks(m: &SeqFile) {
@@ -430,19 +479,7 @@ pub(crate) fn show_leaks(m: &SeqFile) {
     let now = now_ns();
     let grace = l.grace_ns();
     for j in 0..MAX_OPENS {
-        let (o, d) = {
-            let inner = l.inner.lock();
-            let o = inner.bdevs.opens[j];
-            (
-                o,
-                inner
-                    .bdevs
-                    .devs
-                    .iter()
-                    .find(|d| d.used && d.dev == o.dev)
-                    .copied(),
-            )
-        };
+        let (o, d) = open_and_dev(l, j);
         let shut = holder_state(&o);
         if !o.used {
             continue;
@@ -474,19 +511,7 @@ pub(crate) fn show_leaks(m: &SeqFile) {
 pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
     let Some(l) = ledger::get() else { return };
     for j in 0..MAX_OPENS {
-        let (o, d) = {
-            let inner = l.inner.lock();
-            let o = inner.bdevs.opens[j];
-            (
-                o,
-                inner
-                    .bdevs
-                    .devs
-                    .iter()
-                    .find(|d| d.used && d.dev == o.dev)
-                    .copied(),
-            )
-        };
+        let (o, d) = open_and_dev(l, j);
         let Some(d) = d else { continue };
         if !o.used || !d.disk_module.is(name) {
             continue;

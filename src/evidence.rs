@@ -151,27 +151,32 @@ impl Evidence {
 
     /// Captures the current task and stack, for a call made from `caller`.
     pub(crate) fn capture(caller: usize) -> Self {
+        let mut ev = Self::capture_shallow(caller);
         let mut raw = [0usize; UNWIND_DEPTH];
         // SAFETY: `raw` has room for `UNWIND_DEPTH` entries; unwinding the
         // current stack does not sleep.
-        let n = unsafe {
-            kernel::bindings::stack_trace_save(raw.as_mut_ptr().cast(), UNWIND_DEPTH as u32, 0)
-        } as usize;
+        let n =
+            unsafe { bindings::stack_trace_save(raw.as_mut_ptr().cast(), UNWIND_DEPTH as u32, 0) }
+                as usize;
         let raw = &raw[..n.min(UNWIND_DEPTH)];
-        let mut stack = [0usize; STACK_DEPTH];
         // Keep the frames from the caller outwards.  If the unwinder did not
         // reach it, the caller alone is still known.
-        match raw.iter().position(|&a| a == caller) {
-            Some(i) => {
-                for (d, s) in stack.iter_mut().zip(&raw[i..]) {
-                    *d = *s;
-                }
+        if let Some(i) = raw.iter().position(|&a| a == caller) {
+            for (d, s) in ev.stack.iter_mut().zip(&raw[i..]) {
+                *d = *s;
             }
-            None => stack[0] = caller,
         }
+        ev
+    }
+
+    /// Like [`Evidence::capture`] without the stack (only the caller), for a
+    /// hot path whose stack says nothing new, such as a system call.
+    pub(crate) fn capture_shallow(caller: usize) -> Self {
         let mut comm = [0u8; 16];
         // SAFETY: `comm` has room for 16 bytes, the size of `task->comm`.
         unsafe { bindings::rl_current_comm(comm.as_mut_ptr().cast(), comm.len()) };
+        let mut stack = [0usize; STACK_DEPTH];
+        stack[0] = caller;
         Self {
             time: now_ns(),
             caller,
@@ -205,6 +210,39 @@ pub(crate) fn symbol_name(addr: usize, buf: &mut [u8; 64]) -> &[u8] {
     unsafe { bindings::rl_symbol_name(buf.as_mut_ptr().cast(), buf.len(), addr as _) };
     let n = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
     &buf[..n]
+}
+
+/// A small lock-free cache of "is this call site in one of these
+/// functions", so a probe handler looks a call site up in kallsyms once, not
+/// on every hit.  Direct-mapped; a collision only costs a lookup.
+pub(crate) struct SiteClass {
+    keys: [core::sync::atomic::AtomicUsize; 32],
+}
+
+impl SiteClass {
+    /// An empty cache.
+    pub(crate) const fn new() -> Self {
+        Self {
+            keys: [const { core::sync::atomic::AtomicUsize::new(0) }; 32],
+        }
+    }
+
+    /// Whether `addr` lies in a function named one of `names`.  A slot keeps
+    /// the address shifted left by one (kernel text addresses all have their
+    /// top bit set, so nothing is lost) with the answer in bit 0.
+    pub(crate) fn is(&self, addr: usize, names: &[&[u8]]) -> bool {
+        use core::sync::atomic::Ordering;
+        let slot = &self.keys[(addr >> 2) % self.keys.len()];
+        let key = addr << 1;
+        let cached = slot.load(Ordering::Relaxed);
+        if cached & !1 == key {
+            return cached & 1 == 1;
+        }
+        let mut buf = [0u8; 64];
+        let yes = names.contains(&symbol_name(addr, &mut buf));
+        slot.store(key | yes as usize, Ordering::Relaxed);
+        yes
+    }
 }
 
 /// Whether `addr` is an error pointer or NULL, like C's `IS_ERR_OR_NULL`.

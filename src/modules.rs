@@ -482,28 +482,20 @@ fn show_sites(m: &SeqFile, slot: usize, indent: &str) {
 
 fn show_module(m: &SeqFile, i: usize, name: &Name<NAME_LEN>) {
     let s = &MODS[i];
-    seq_print!(m, "module={} ", name.as_str());
-    match refcount(s) {
-        Some(rc) => seq_print!(m, "state=loaded refcount={}", rc),
-        None => seq_print!(m, "state=unloaded refcount=-"),
-    }
+    let loaded = refcount(s).is_some();
     seq_print!(
         m,
-        " gets={} puts={} baseline={} balance={} tracked={} underflow={} rmmod_refused={}\n",
-        s.gets.load(Ordering::Relaxed),
-        s.puts.load(Ordering::Relaxed),
-        s.baseline.load(Ordering::Relaxed),
-        s.balance(),
-        if s.tracked.load(Ordering::Relaxed) {
-            "yes"
-        } else {
-            "no"
-        },
-        if s.flagged.load(Ordering::Acquire) == FLAG_SET {
-            "yes"
-        } else {
-            "no"
-        },
+        "module={} state={} ",
+        name.as_str(),
+        if loaded { "loaded" } else { "unloaded" }
+    );
+    show_counts(m, s);
+    let yes_no = |b: bool| if b { "yes" } else { "no" };
+    seq_print!(
+        m,
+        " tracked={} underflow={} rmmod_refused={}\n",
+        yes_no(s.tracked.load(Ordering::Relaxed)),
+        yes_no(s.flagged.load(Ordering::Acquire) == FLAG_SET),
         s.refused.load(Ordering::Relaxed)
     );
 }
@@ -587,14 +579,19 @@ pub(crate) fn show_leaks(m: &SeqFile, holders: impl Fn(&SeqFile, &[u8])) {
 }
 
 fn show_module_tail(m: &SeqFile, i: usize) {
-    let s = &MODS[i];
+    show_counts(m, &MODS[i]);
+    seq_print!(m, "\n");
+}
+
+/// Prints `refcount=.. gets=.. puts=.. baseline=.. balance=..`.
+fn show_counts(m: &SeqFile, s: &ModSlot) {
     match refcount(s) {
         Some(rc) => seq_print!(m, "refcount={}", rc),
         None => seq_print!(m, "refcount=-"),
     }
     seq_print!(
         m,
-        " gets={} puts={} baseline={} balance={}\n",
+        " gets={} puts={} baseline={} balance={}",
         s.gets.load(Ordering::Relaxed),
         s.puts.load(Ordering::Relaxed),
         s.baseline.load(Ordering::Relaxed),

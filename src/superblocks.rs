@@ -31,7 +31,7 @@ use crate::{
     bdevs, bindings,
     debugfs::{seq_print, SeqFile, Show},
     events::{self, Event, Kind},
-    evidence::{is_err_or_null, now_ns, symbol_name, Evidence, Name, Secs},
+    evidence::{is_err_or_null, now_ns, Evidence, Name, Secs, SiteClass},
     kprobe::{Handler, ProbeData, Regs},
     ledger::{self, Inner, Ledger},
     probes::{Candidate, Spec},
@@ -857,13 +857,19 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
     inner.events.push(e);
 }
 
+static MOUNT_RELEASE: SiteClass = SiteClass::new();
+
 /// Whether a call to `deactivate_super` from `caller` drops a struct mount's
 /// reference: `cleanup_mnt` does, wherever the compiler inlined it.
 fn is_mount_release(caller: usize) -> bool {
-    let mut buf = [0u8; 64];
-    matches!(
-        symbol_name(caller, &mut buf),
-        b"cleanup_mnt" | b"__cleanup_mnt" | b"delayed_mntput" | b"mntput_no_expire"
+    MOUNT_RELEASE.is(
+        caller,
+        &[
+            b"cleanup_mnt",
+            b"__cleanup_mnt",
+            b"delayed_mntput",
+            b"mntput_no_expire",
+        ],
     )
 }
 
@@ -897,10 +903,21 @@ fn on_deactivate_super(regs: &Regs) {
     });
 }
 
+/// For a kprobe on a function whose first argument is a superblock: the
+/// ledger, the superblock and the call's evidence.
+fn sb_call(regs: &Regs) -> Option<(&'static Ledger, usize, Evidence)> {
+    let l = ledger::get()?;
+    Some((
+        l,
+        regs.arg(0),
+        Evidence::capture(regs.entry_return_address()),
+    ))
+}
+
 fn on_deactivate_locked_super(regs: &Regs) {
-    let Some(l) = ledger::get() else { return };
-    let sb = regs.arg(0);
-    let ev = Evidence::capture(regs.entry_return_address());
+    let Some((l, sb, ev)) = sb_call(regs) else {
+        return;
+    };
     let now = now_ns();
     let mut inner = l.inner.lock();
     let Some(i) = inner.sbs.find(sb) else { return };
@@ -909,9 +926,9 @@ fn on_deactivate_locked_super(regs: &Regs) {
 }
 
 fn on_generic_shutdown_super(regs: &Regs) {
-    let Some(l) = ledger::get() else { return };
-    let sb = regs.arg(0);
-    let ev = Evidence::capture(regs.entry_return_address());
+    let Some((l, sb, ev)) = sb_call(regs) else {
+        return;
+    };
     let now = now_ns();
     let mut inner = l.inner.lock();
     let Some(i) = inner.sbs.find(sb) else { return };

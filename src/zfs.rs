@@ -202,8 +202,12 @@ fn ref_entry(regs: &Regs, data: &mut ProbeData) -> bool {
         return false;
     };
     let zfvp = regs.arg(0) as *const usize;
-    // SAFETY: `zfvp` is the caller's `zfsvfs_t **`, set before the call.
-    data[0] = if zfvp.is_null() { 0 } else { unsafe { *zfvp } };
+    data[0] = if zfvp.is_null() {
+        0
+    } else {
+        // SAFETY: `zfvp` is the caller's `zfsvfs_t **`, set before the call.
+        unsafe { *zfvp }
+    };
     data[1] = h as *const Hold as usize;
     true
 }
