@@ -48,11 +48,23 @@ echo "refledger: booting $(basename "$kdir") with $accel" >&2
 
 # QEMU truncates a stdout that is redirected to a file, so the console goes
 # through tee.  vng can hang silently when a boot fails, hence the timeout.
-set +e
-timeout --kill-after=10 "$limit" "${vng_base[@]}" "${extra[@]}" --verbose \
-	--rwdir="$out" --exec "$*" </dev/null 2>&1 | tee "$out/console.log"
-rc=${PIPESTATUS[0]}
-set -e
+#
+# QEMU 10 under TCG has been seen to abort while probing PCI at boot
+# ("msix_table_mmio_write: Assertion ... failed"), before the guest runs
+# anything: such a boot is retried once.
+for attempt in 1 2; do
+	set +e
+	timeout --kill-after=10 "$limit" "${vng_base[@]}" "${extra[@]}" --verbose \
+		--rwdir="$out" --exec "$*" </dev/null 2>&1 | tee "$out/console.log"
+	rc=${PIPESTATUS[0]}
+	set -e
+	if [ "$rc" != 0 ] && grep -q '^qemu-system-x86_64: .*Assertion .* failed' "$out/console.log" \
+	   && ! grep -q 'Run .* as init process' "$out/console.log"; then
+		echo "refledger: QEMU aborted during boot (attempt $attempt)" >&2
+		continue
+	fi
+	break
+done
 if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
 	echo "refledger: the VM did not finish within ${limit}s" >&2
 	rc=124

@@ -14,6 +14,11 @@ use kernel::{
     error::from_err_ptr, ffi, prelude::*, str::CStr, types::Opaque, uaccess::UserSlice, ThisModule,
 };
 
+const PAGE: usize = 4096;
+/// The largest buffer preallocated from a size hint; beyond it the seq_file
+/// core grows the buffer as usual.
+const MAX_PREALLOC: usize = 8 << 20;
+
 /// The largest write a control file accepts, in bytes.
 pub(crate) const MAX_WRITE: usize = 256;
 
@@ -62,6 +67,13 @@ pub(crate) use seq_print;
 pub(crate) trait Show: Sync {
     /// Prints the whole file.
     fn show(&self, m: &SeqFile) -> Result;
+
+    /// How large the output will be, roughly.  The seq_file core starts with
+    /// a page and, when the output does not fit, doubles the buffer and calls
+    /// `show` again from the start: a large file should say its size.
+    fn size_hint(&self) -> usize {
+        0
+    }
 }
 
 /// An object that a debugfs file also accepts writes for.
@@ -75,6 +87,7 @@ pub(crate) trait Store: Show {
 struct Entry {
     data: *const c_void,
     show: unsafe fn(*const c_void, &SeqFile) -> Result,
+    size_hint: unsafe fn(*const c_void) -> usize,
     store: Option<unsafe fn(*const c_void, &[u8]) -> Result>,
 }
 
@@ -84,6 +97,14 @@ struct Entry {
 unsafe fn show_erased<T: Show>(data: *const c_void, m: &SeqFile) -> Result {
     // SAFETY: Per the safety contract.
     unsafe { &*data.cast::<T>() }.show(m)
+}
+
+/// # Safety
+///
+/// `data` must point to a live `T`.
+unsafe fn size_hint_erased<T: Show>(data: *const c_void) -> usize {
+    // SAFETY: Per the safety contract.
+    unsafe { &*data.cast::<T>() }.size_hint()
 }
 
 /// # Safety
@@ -150,6 +171,7 @@ impl Dir {
         let entry = Entry {
             data: (data as *const T).cast(),
             show: show_erased::<T>,
+            size_hint: size_hint_erased::<T>,
             store: None,
         };
         self.create(name, 0o400, entry)
@@ -165,6 +187,7 @@ impl Dir {
         let entry = Entry {
             data: (data as *const T).cast(),
             show: show_erased::<T>,
+            size_hint: size_hint_erased::<T>,
             store: Some(store_erased::<T>),
         };
         self.create(name, 0o600, entry)
@@ -215,9 +238,15 @@ unsafe extern "C" fn open_trampoline(
     inode: *mut bindings::inode,
     file: *mut bindings::file,
 ) -> ffi::c_int {
-    // SAFETY: `inode` and `file` are valid; `single_open` stores the entry as
-    // the seq_file's private data for `show_trampoline`.
-    unsafe { bindings::single_open(file, Some(show_trampoline), (*inode).i_private) }
+    // SAFETY: `inode` and `file` are valid; `single_open_size` stores the
+    // entry as the seq_file's private data for `show_trampoline`.  The entry
+    // outlives the open file's operations (debugfs keeps it while they run).
+    unsafe {
+        let private = (*inode).i_private;
+        let entry = &*private.cast::<Entry>();
+        let size = (entry.size_hint)(entry.data).clamp(PAGE, MAX_PREALLOC);
+        bindings::single_open_size(file, Some(show_trampoline), private, size)
+    }
 }
 
 /// # Safety

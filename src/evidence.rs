@@ -12,8 +12,9 @@ use crate::{bindings, debugfs::SeqFile};
 pub(crate) const STACK_DEPTH: usize = 6;
 
 /// Frames unwound to find the caller: the handler's own frames and the kprobe
-/// machinery's come first.
-const UNWIND_DEPTH: usize = 24;
+/// machinery's (about 8 with ORC) come first.  Unwinding is the dearest part
+/// of a handler, so no more than needed.
+const UNWIND_DEPTH: usize = 16;
 
 /// A short name copied from the kernel, made safe to print as one
 /// `key=value` token: bytes that are not printable ASCII, spaces and `=`

@@ -419,6 +419,10 @@ impl Store for ControlFile {
 pub(crate) struct LeaksFile;
 
 impl Show for LeaksFile {
+    fn size_hint(&self) -> usize {
+        64 << 10
+    }
+
     fn show(&self, m: &SeqFile) -> Result {
         let l = get().ok_or(ENODEV)?;
         superblocks::show_leaks(l, m)?;
@@ -434,6 +438,11 @@ impl Show for LeaksFile {
 pub(crate) struct EventsFile;
 
 impl Show for EventsFile {
+    fn size_hint(&self) -> usize {
+        // Up to `MAX_EVENTS` lines of about 200 bytes.
+        events::MAX_EVENTS * 220
+    }
+
     fn show(&self, m: &SeqFile) -> Result {
         let l = get().ok_or(ENODEV)?;
         superblocks::show_events(l, m)

@@ -13,7 +13,7 @@ res=$out/results.txt
 : >"$raw"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 work=$(mktemp -d)
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 
 truncate -s 64M "$work/ext4.img"
 loop=$(losetup -f --show "$work/ext4.img")
