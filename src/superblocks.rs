@@ -778,7 +778,8 @@ fn acquired(l: &Ledger, sb: usize, kind: Kind, caller: usize) {
     let ev = Evidence::capture(caller);
     // SAFETY: The new mount holds a reference to `sb`.
     let snap = unsafe { Snapshot::read(sb) };
-    with_record(l, sb, &snap, true, false, |inner, i, now| {
+    // The mount event announces a new record; no `seen` event.
+    with_record(l, sb, &snap, true, true, |inner, i, now| {
         let id = inner.sbs.push_site(kind, snap.s_active, &ev);
         let grace = l.grace_ns();
         let r = &mut inner.sbs.recs[i];

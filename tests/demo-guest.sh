@@ -36,7 +36,7 @@ show "grep 's_id=tank/home' $D/superblocks"
 say "After the grace period (2 s) and an audit"
 sleep 3.5
 show cat $D/leaks
-show "dmesg | grep 'refledger: leaked'"
+show "dmesg --notime | grep 'refledger: leaked'"
 
 say "The missing release (zfs_vfs_rele) lets the superblock shut down"
 show "echo 'repair tank/home' > /sys/kernel/debug/leakyfs/ctl"
