@@ -48,7 +48,7 @@ fi
 
 rm -rf "$out"
 mkdir -p "$out"
-echo "refledger: building kernel $srcver (key $key) in $out; this takes 30-40 minutes on 2 cores" >&2
+echo "refledger: building kernel $srcver (key $key) in $out; about 12-15 minutes on 2 cores" >&2
 tar -xf "$tarball" -C "$out" --strip-components=1
 
 mk() { make -C "$out" LLVM=1 ARCH=x86_64 "$@"; }
