@@ -66,6 +66,8 @@ pub(crate) struct Bdev {
     dev: u32,
     name: Name<32>,
     disk_module: Name<32>,
+    /// The driver's module when the names were taken (0: built in).
+    owner: usize,
     opens: u64,
     closes: u64,
     openers: i32,
@@ -106,27 +108,36 @@ impl Table {
         }
     }
 
-    /// The record of the device `info` describes, made if needed.
+    /// The record of the device `info` describes, made if needed.  Its
+    /// names are taken when it is made, and again if the device number now
+    /// belongs to another driver (dynamic majors are reused).
     fn dev(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
         let i = match self.devs.iter().position(|d| d.used && d.dev == info.dev) {
             Some(i) => i,
             None => {
                 let i = self.devs.iter().position(|d| !d.used)?;
-                let mut name = [0u8; 32];
-                // SAFETY: `info.bdev` is open (see `BdevInfo::read`);
-                // formatting its name does not sleep.
-                unsafe { bindings::rl_bdev_name(name.as_mut_ptr().cast(), name.len(), info.bdev) };
                 self.devs[i] = Bdev {
                     used: true,
                     dev: info.dev,
-                    name: Name::from_bytes(&name),
-                    disk_module: info.disk_module,
+                    owner: usize::MAX,
                     ..Bdev::default()
                 };
                 i
             }
         };
-        Some(&mut self.devs[i])
+        let d = &mut self.devs[i];
+        if d.owner != info.owner as usize {
+            let mut name = [0u8; 32];
+            // SAFETY: `info.bdev` is open and its driver's module live (see
+            // `BdevInfo::read`); formatting the name does not sleep.
+            d.disk_module = unsafe {
+                bindings::rl_bdev_name(name.as_mut_ptr().cast(), name.len(), info.bdev);
+                module_name(info.owner)
+            };
+            d.name = Name::from_bytes(&name);
+            d.owner = info.owner as usize;
+        }
+        Some(d)
     }
 
     /// The slot of the open of `file`, or, with `free`, a slot to record it
@@ -157,7 +168,8 @@ impl Table {
 struct BdevInfo {
     bdev: *mut bindings::block_device,
     dev: u32,
-    disk_module: Name<32>,
+    /// The disk driver's module, named only when a device record is made.
+    owner: *mut bindings::module,
     openers: i32,
 }
 
@@ -178,7 +190,7 @@ impl BdevInfo {
             Self {
                 bdev,
                 dev: (*bdev).bd_dev,
-                disk_module: module_name(owner),
+                owner,
                 openers: core::ptr::read_volatile(&raw const (*bdev).bd_openers.counter),
             }
         }
