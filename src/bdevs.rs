@@ -17,7 +17,7 @@
 use crate::{
     bindings,
     debugfs::{seq_print, SeqFile},
-    evidence::{now_ns, symbol_name, Evidence, Name, Secs, SiteClass},
+    evidence::{is_err_or_null, now_ns, symbol_name, Evidence, Name, Secs, SiteClass},
     kprobe::{Handler, ProbeData, Regs},
     ledger,
     probes::{Candidate, Spec},
@@ -295,6 +295,13 @@ fn on_release(regs: &Regs) {
     let Some(l) = ledger::get() else { return };
     let file = regs.arg(0) as *mut bindings::file;
     if file.is_null() {
+        return;
+    }
+    // SAFETY: `file` is the block device file being released.
+    let private = unsafe { (*file).private_data } as usize;
+    // An open that failed is released too, with an error pointer as private
+    // data: it was never counted as an open, so its release is not a close.
+    if private != 0 && is_err_or_null(private) {
         return;
     }
     // SAFETY: `bdev_release` is given a block device file being released,

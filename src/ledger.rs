@@ -215,6 +215,14 @@ impl Ledger {
 }
 
 impl Ledger {
+    /// Stops the periodic audit; on return none runs.
+    pub(crate) fn stop_audit(&self) {
+        self.running.store(false, Ordering::Release);
+        // SAFETY: `work` was initialized in `new`.  This waits for a running
+        // audit and stops one that re-queues itself.
+        unsafe { bindings::cancel_delayed_work_sync(self.work.get()) };
+    }
+
     /// Unregisters the module notifier; on return no notifier call runs.
     pub(crate) fn stop_notifier(&self) {
         // SAFETY: `notifier` was registered in `start_audit` (unregistering
@@ -227,11 +235,8 @@ impl Ledger {
 #[pinned_drop]
 impl PinnedDrop for Ledger {
     fn drop(self: Pin<&mut Self>) {
-        self.running.store(false, Ordering::Release);
+        self.stop_audit();
         self.stop_notifier();
-        // SAFETY: `work` was initialized in `new`.  This waits for a running
-        // audit and stops one that re-queues itself.
-        unsafe { bindings::cancel_delayed_work_sync(self.work.get()) };
         LEDGER.store(core::ptr::null_mut(), Ordering::Release);
     }
 }

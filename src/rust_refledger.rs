@@ -67,18 +67,41 @@ static ZFS: zfs::ZfsFile = zfs::ZfsFile;
 /// disarming waits for running handlers; last the ledger, which stops the
 /// audit and unpublishes itself.
 struct RefLedger {
-    _dir: debugfs::Dir,
+    _dir: Option<debugfs::Dir>,
     _probes: KBox<ProbeSet>,
     _ledger: Pin<KBox<Ledger>>,
 }
 
 impl Drop for RefLedger {
     fn drop(&mut self) {
-        // The module notifier arms and disarms probes: stop it before the
-        // probes go away with the fields.
+        // Readers first, then the audit: both rely on the module notifier to
+        // keep a module they look at from being freed, so it goes after
+        // them.  The notifier arms and disarms probes, so it goes before the
+        // probes do, with the fields.
+        self._dir = None;
+        self._ledger.stop_audit();
         self._ledger.stop_notifier();
         ledger::publish_probes(None);
     }
+}
+
+/// Creates the debugfs directory and its files.  On failure whatever was
+/// created is removed before this returns.
+fn make_dir(module: &'static ThisModule, probes: &ProbeSet) -> Result<debugfs::Dir> {
+    let mut dir = debugfs::Dir::new(c_str!("refledger"), module)?;
+    // SAFETY: `probes` is boxed by the caller and outlives the directory
+    // (see `RefLedger`); the other objects are statics.
+    unsafe {
+        dir.add(c_str!("probes"), probes)?;
+        dir.add(c_str!("superblocks"), &SUPERBLOCKS)?;
+        dir.add(c_str!("leaks"), &LEAKS)?;
+        dir.add(c_str!("events"), &EVENTS)?;
+        dir.add(c_str!("bdevs"), &BDEVS)?;
+        dir.add(c_str!("modules"), &MODULES)?;
+        dir.add(c_str!("zfs"), &ZFS)?;
+        dir.add_rw(c_str!("control"), &CONTROL)?;
+    }
+    Ok(dir)
 }
 
 impl kernel::Module for RefLedger {
@@ -114,23 +137,23 @@ impl kernel::Module for RefLedger {
         ledger.start_audit();
         probes.arm_all();
 
-        let mut dir = debugfs::Dir::new(c_str!("refledger"), module)?;
-        // SAFETY: `probes` is boxed and, by field order, dropped after `dir`;
-        // the other objects are statics.
-        unsafe {
-            dir.add(c_str!("probes"), &*probes)?;
-            dir.add(c_str!("superblocks"), &SUPERBLOCKS)?;
-            dir.add(c_str!("leaks"), &LEAKS)?;
-            dir.add(c_str!("events"), &EVENTS)?;
-            dir.add(c_str!("bdevs"), &BDEVS)?;
-            dir.add(c_str!("modules"), &MODULES)?;
-            dir.add(c_str!("zfs"), &ZFS)?;
-            dir.add_rw(c_str!("control"), &CONTROL)?;
-        }
+        let dir = match make_dir(module, &probes) {
+            Ok(dir) => dir,
+            Err(e) => {
+                // Tear down in order: nothing may reach the ledger once it
+                // is freed, so the probes go first.
+                ledger.stop_audit();
+                ledger.stop_notifier();
+                ledger::publish_probes(None);
+                drop(probes);
+                drop(ledger);
+                return Err(e);
+            }
+        };
 
         pr_info!("loaded\n");
         Ok(Self {
-            _dir: dir,
+            _dir: Some(dir),
             _probes: probes,
             _ledger: ledger,
         })

@@ -195,6 +195,8 @@ pub(crate) struct Snapshot {
     fstype: Name<16>,
     s_id: Name<32>,
     dev: u32,
+    /// Its `s_type`, compared with the types an audit walked.
+    s_type: usize,
     /// The block device it is on (`s_bdev`), or 0.
     bdev: u32,
     /// The module of its filesystem type, or `builtin`.
@@ -261,6 +263,7 @@ impl Snapshot {
                 fstype,
                 s_id: Name::from_c((*sb).s_id.as_ptr()),
                 dev: (*sb).s_dev,
+                s_type: ty as usize,
                 bdev: bdev_dev,
                 fs_module,
                 disk_module,
@@ -277,6 +280,7 @@ pub(crate) struct Record {
     fstype: Name<16>,
     s_id: Name<32>,
     dev: u32,
+    s_type: usize,
     bdev: u32,
     fs_module: Name<32>,
     disk_module: Name<32>,
@@ -518,7 +522,9 @@ impl Table {
             match self.index[h] {
                 EMPTY => return None,
                 TOMB => {}
-                v if self.recs[(v - 1) as usize].sb == sb => return Some((v - 1) as usize),
+                v if self.recs[(v - 1) as usize].used && self.recs[(v - 1) as usize].sb == sb => {
+                    return Some((v - 1) as usize)
+                }
                 _ => {}
             }
             h = (h + 1) % INDEX_SIZE;
@@ -587,10 +593,12 @@ impl Table {
     /// Marks a record freed, drops it from the index and keeps it for display
     /// within the `KEEP_*` limits.
     fn retire(&mut self, slot: usize, now: u64) {
-        self.index_remove(slot);
+        // Freed first: a rebuild inside `index_remove` must not put it back.
         let r = &mut self.recs[slot];
         r.set_state(State::Freed, now);
         r.freed = now;
+        self.index_remove(slot);
+        let r = &self.recs[slot];
         if r.flagged != 0 {
             self.resolved.push(slot as u32);
             while self.resolved.len > KEEP_RESOLVED {
@@ -630,6 +638,7 @@ impl Table {
             fstype: snap.fstype,
             s_id: snap.s_id,
             dev: snap.dev,
+            s_type: snap.s_type,
             bdev: snap.bdev,
             fs_module: snap.fs_module,
             disk_module: snap.disk_module,
@@ -790,9 +799,10 @@ fn acquired(l: &Ledger, sb: usize, kind: Kind, caller: usize) {
         r.apply(&snap);
         r.acquires.push(id);
         r.n_acquires += 1;
-        evaluate(r, now, grace);
+        let t = evaluate(r, now, grace);
         let e = r.event(kind, now, Some(&ev), snap.s_active);
         inner.events.push(e);
+        note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
     });
 }
 
@@ -898,9 +908,10 @@ fn on_deactivate_super(regs: &Regs) {
         r.s_active = snap.s_active - 1;
         r.releases.push(id);
         r.n_releases += 1;
-        evaluate(r, now, grace);
+        let t = evaluate(r, now, grace);
         let e = r.event(Kind::Release, now, Some(&ev), snap.s_active);
         inner.events.push(e);
+        note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
     });
 }
 
@@ -998,7 +1009,16 @@ pub(crate) fn audit_locked(
             r.seen = false;
         }
     }
+    // The types walked: a superblock of another type (an unregistered one,
+    // such as devtmpfs's internal type) was not looked for, so not finding
+    // it says nothing.
+    let mut walked = [0usize; 128];
+    let mut nwalked = 0;
     l.for_each_fs_type(|t| {
+        if nwalked < walked.len() {
+            walked[nwalked] = t as usize;
+            nwalked += 1;
+        }
         // SAFETY: `t` stays registered while this runs (see
         // `Ledger::for_each_fs_type`).  `audit_one` matches the callback
         // type, and `l` outlives the walk.
@@ -1019,21 +1039,12 @@ pub(crate) fn audit_locked(
         let r = &inner.sbs.recs[i];
         if !r.used || r.state == State::Freed || r.seen || r.first_seen >= start {
             if r.used && r.seen {
-                let r = &mut inner.sbs.recs[i];
-                match evaluate(r, now, grace) {
-                    Some(Transition::Leak) => {
-                        let stalled = now.saturating_sub(r.no_mounts_since) / 1_000_000;
-                        report_leak(r, stalled);
-                        let e = r.event(Kind::Leak, now, None, r.s_active);
-                        inner.events.push(e);
-                    }
-                    Some(Transition::Resolved) => {
-                        let e = r.event(Kind::Resolved, now, None, r.s_active);
-                        inner.events.push(e);
-                    }
-                    None => {}
-                }
+                let t = evaluate(&mut inner.sbs.recs[i], now, grace);
+                note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
             }
+            continue;
+        }
+        if r.state != State::ShutDown && !walked[..nwalked].contains(&r.s_type) {
             continue;
         }
         // Not listed any more: shut down and freed, or being torn down
@@ -1047,6 +1058,19 @@ pub(crate) fn audit_locked(
         } else {
             inner.sbs.recs[i].set_state(State::Dying, now);
         }
+    }
+}
+
+/// Records what [`evaluate`] found: an event, and for a new leak one dmesg
+/// line.
+fn note_transition(r: &Record, t: Option<Transition>, now: u64, events: &mut events::Ring) {
+    match t {
+        Some(Transition::Leak) => {
+            report_leak(r, now.saturating_sub(r.no_mounts_since) / 1_000_000);
+            events.push(r.event(Kind::Leak, now, None, r.s_active));
+        }
+        Some(Transition::Resolved) => events.push(r.event(Kind::Resolved, now, None, r.s_active)),
+        None => {}
     }
 }
 
