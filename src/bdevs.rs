@@ -17,7 +17,7 @@
 use crate::{
     bindings,
     debugfs::{seq_print, SeqFile},
-    evidence::{is_err_or_null, now_ns, symbol_name, Evidence, Name, Secs, SiteClass},
+    evidence::{is_err_or_null, now_ns, symbol_name, DevT, Evidence, Name, Secs, SiteClass},
     kprobe::{Handler, ProbeData, Regs},
     ledger,
     probes::{Candidate, Spec},
@@ -449,9 +449,8 @@ impl crate::debugfs::Show for BdevsFile {
             }
             seq_print!(
                 m,
-                "dev={}:{} name={} disk_module={} openers={} opens={} closes={} last_close={}\n",
-                d.dev >> 20,
-                d.dev & 0xfffff,
+                "dev={} name={} disk_module={} openers={} opens={} closes={} last_close={}\n",
+                DevT(d.dev),
                 d.name.as_str(),
                 d.disk_module.as_str(),
                 d.openers,
@@ -506,9 +505,8 @@ pub(crate) fn show_leaks(m: &SeqFile) {
         if let Some(("leaked", age)) = close_state(shut, now, grace) {
             seq_print!(
                 m,
-                "bdev_open_leak dev={}:{} name={} ",
-                o.dev >> 20,
-                o.dev & 0xfffff,
+                "bdev_open_leak dev={} name={} ",
+                DevT(o.dev),
                 d.as_ref().map_or("-", |d| d.name.as_str())
             );
             show_holder(m, o.holder);
@@ -537,9 +535,8 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
         }
         seq_print!(
             m,
-            "  held_by bdev_open dev={}:{} name={} t={} ",
-            d.dev >> 20,
-            d.dev & 0xfffff,
+            "  held_by bdev_open dev={} name={} t={} ",
+            DevT(d.dev),
             d.name.as_str(),
             Secs(o.ev.time)
         );

@@ -125,6 +125,15 @@ impl core::fmt::Display for Secs {
     }
 }
 
+/// Formats a kernel `dev_t` as `major:minor` (MINORBITS is 20).
+pub(crate) struct DevT(pub(crate) u32);
+
+impl core::fmt::Display for DevT {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.0 >> 20, self.0 & 0xfffff)
+    }
+}
+
 /// What a probed call looked like: time, task, call site and stack.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Evidence {

@@ -31,7 +31,7 @@ use crate::{
     bdevs, bindings,
     debugfs::{seq_print, SeqFile, Show},
     events::{self, Event, Kind},
-    evidence::{is_err_or_null, now_ns, Evidence, Name, Secs, SiteClass},
+    evidence::{is_err_or_null, now_ns, DevT, Evidence, Name, Secs, SiteClass},
     kprobe::{Handler, ProbeData, Regs},
     ledger::{self, Inner, Ledger},
     probes::{Candidate, Spec},
@@ -1097,11 +1097,10 @@ fn show_identity(m: &SeqFile, r: &Record) {
     m.hashed(r.sb);
     seq_print!(
         m,
-        " fstype={} s_id={} dev={}:{}",
+        " fstype={} s_id={} dev={}",
         r.fstype.as_str(),
         r.s_id.as_str(),
-        r.dev >> 20,
-        r.dev & 0xfffff
+        DevT(r.dev),
     );
 }
 
@@ -1111,9 +1110,8 @@ fn show_chain(m: &SeqFile, r: &Record) {
     if r.bdev != 0 {
         seq_print!(
             m,
-            " bdev={}:{} disk_module={}",
-            r.bdev >> 20,
-            r.bdev & 0xfffff,
+            " bdev={} disk_module={}",
+            DevT(r.bdev),
             r.disk_module.as_str()
         );
     } else {
