@@ -187,11 +187,10 @@ enum MountList {
     Many,
 }
 
-/// What can be read of a live superblock without locks.
-#[derive(Clone, Copy)]
-pub(crate) struct Snapshot {
-    s_active: i32,
-    list: MountList,
+/// What names a superblock and the chain it is read along; fixed for its
+/// life, read once.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Identity {
     fstype: Name<16>,
     s_id: Name<32>,
     dev: u32,
@@ -204,6 +203,14 @@ pub(crate) struct Snapshot {
     /// The module of its block device's driver, or `builtin`; empty when
     /// there is no block device.
     disk_module: Name<32>,
+}
+
+/// What can be read of a live superblock without locks.
+#[derive(Clone, Copy)]
+pub(crate) struct Snapshot {
+    s_active: i32,
+    list: MountList,
+    id: Identity,
 }
 
 impl Snapshot {
@@ -260,13 +267,15 @@ impl Snapshot {
             Self {
                 s_active,
                 list,
-                fstype,
-                s_id: Name::from_c((*sb).s_id.as_ptr()),
-                dev: (*sb).s_dev,
-                s_type: ty as usize,
-                bdev: bdev_dev,
-                fs_module,
-                disk_module,
+                id: Identity {
+                    fstype,
+                    s_id: Name::from_c((*sb).s_id.as_ptr()),
+                    dev: (*sb).s_dev,
+                    s_type: ty as usize,
+                    bdev: bdev_dev,
+                    fs_module,
+                    disk_module,
+                },
             }
         }
     }
@@ -277,13 +286,7 @@ impl Snapshot {
 pub(crate) struct Record {
     used: bool,
     sb: usize,
-    fstype: Name<16>,
-    s_id: Name<32>,
-    dev: u32,
-    s_type: usize,
-    bdev: u32,
-    fs_module: Name<32>,
-    disk_module: Name<32>,
+    id: Identity,
     state: State,
     state_since: u64,
     s_active: i32,
@@ -350,8 +353,8 @@ impl Record {
             time: now,
             kind,
             sb: self.sb,
-            fstype: self.fstype,
-            s_id: self.s_id,
+            fstype: self.id.fstype,
+            s_id: self.id.s_id,
             s_active,
             caller: ev.map_or(0, |e| e.caller),
             pid: ev.map_or(0, |e| e.pid),
@@ -635,13 +638,7 @@ impl Table {
         self.recs[i] = Record {
             used: true,
             sb,
-            fstype: snap.fstype,
-            s_id: snap.s_id,
-            dev: snap.dev,
-            s_type: snap.s_type,
-            bdev: snap.bdev,
-            fs_module: snap.fs_module,
-            disk_module: snap.disk_module,
+            id: snap.id,
             state_since: now,
             first_seen: now,
             mounts_exact: snap.list != MountList::Many,
@@ -667,7 +664,7 @@ impl Table {
     /// Whether `sb` is a tracked, not freed superblock of type `fstype`.
     pub(crate) fn is_fstype(&self, sb: usize, fstype: &[u8]) -> bool {
         self.find(sb)
-            .is_some_and(|i| self.recs[i].fstype.is(fstype))
+            .is_some_and(|i| self.recs[i].id.fstype.is(fstype))
     }
 
     /// `zfsvfs_hold` returned EBUSY keeping a reference to `sb`: keep the
@@ -700,7 +697,7 @@ impl Table {
         events: &mut events::Ring,
     ) {
         for r in self.recs.iter_mut() {
-            if !r.used || r.state == State::Freed || !r.fstype.is(fstype) {
+            if !r.used || r.state == State::Freed || !r.id.fstype.is(fstype) {
                 continue;
             }
             if only.is_some_and(|sb| sb != r.sb) {
@@ -837,7 +834,7 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
         let mut guard = l.inner.lock();
         let inner = &mut *guard;
         if let Some(i) = inner.sbs.find(data[0]) {
-            let fstype = inner.sbs.recs[i].fstype;
+            let fstype = inner.sbs.recs[i].id.fstype;
             let fs = fstype.as_str().as_bytes();
             inner.sbs.note_busy(
                 fs,
@@ -1044,7 +1041,7 @@ pub(crate) fn audit_locked(
             }
             continue;
         }
-        if r.state != State::ShutDown && !walked[..nwalked].contains(&r.s_type) {
+        if r.state != State::ShutDown && !walked[..nwalked].contains(&r.id.s_type) {
             continue;
         }
         // Not listed any more: shut down and freed, or being torn down
@@ -1077,8 +1074,8 @@ fn note_transition(r: &Record, t: Option<Transition>, now: u64, events: &mut eve
 fn report_leak(r: &Record, stalled_ms: u64) {
     let mut fstype = [0u8; 17];
     let mut s_id = [0u8; 33];
-    fstype[..r.fstype.as_str().len()].copy_from_slice(r.fstype.as_str().as_bytes());
-    s_id[..r.s_id.as_str().len()].copy_from_slice(r.s_id.as_str().as_bytes());
+    fstype[..r.id.fstype.as_str().len()].copy_from_slice(r.id.fstype.as_str().as_bytes());
+    s_id[..r.id.s_id.as_str().len()].copy_from_slice(r.id.s_id.as_str().as_bytes());
     // SAFETY: Both names are NUL-terminated; `sb` is only printed, hashed.
     unsafe {
         bindings::rl_report_leak(
@@ -1098,26 +1095,26 @@ fn show_identity(m: &SeqFile, r: &Record) {
     seq_print!(
         m,
         " fstype={} s_id={} dev={}",
-        r.fstype.as_str(),
-        r.s_id.as_str(),
-        DevT(r.dev),
+        r.id.fstype.as_str(),
+        r.id.s_id.as_str(),
+        DevT(r.id.dev),
     );
 }
 
 /// Prints the chain a stuck unmount is read along: the block device and the
 /// modules of the filesystem type and of the disk driver.
 fn show_chain(m: &SeqFile, r: &Record) {
-    if r.bdev != 0 {
+    if r.id.bdev != 0 {
         seq_print!(
             m,
             " bdev={} disk_module={}",
-            DevT(r.bdev),
-            r.disk_module.as_str()
+            DevT(r.id.bdev),
+            r.id.disk_module.as_str()
         );
     } else {
         seq_print!(m, " bdev=-");
     }
-    seq_print!(m, " fs_module={}", r.fs_module.as_str());
+    seq_print!(m, " fs_module={}", r.id.fs_module.as_str());
 }
 
 /// Prints the live superblocks whose filesystem type is module `name`.
@@ -1126,7 +1123,7 @@ pub(crate) fn show_holders_of(l: &Ledger, m: &SeqFile, name: &[u8]) {
         let Some((r, _, _)) = copy_record(l, i) else {
             continue;
         };
-        if !r.fs_module.is(name) || matches!(r.state, State::ShutDown | State::Freed) {
+        if !r.id.fs_module.is(name) || matches!(r.state, State::ShutDown | State::Freed) {
             continue;
         }
         seq_print!(m, "  held_by ");
