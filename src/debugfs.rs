@@ -9,7 +9,7 @@
 //! file; the file's entry in the directory says which object to show.
 
 use crate::bindings;
-use core::{ffi::c_void, fmt};
+use core::{ffi::c_void, fmt, ptr};
 use kernel::{
     error::from_err_ptr, ffi, prelude::*, str::CStr, types::Opaque, uaccess::UserSlice, ThisModule,
 };
@@ -212,8 +212,6 @@ impl Dir {
         Ok(())
     }
 }
-
-use core::ptr;
 
 impl Drop for Dir {
     fn drop(&mut self) {
