@@ -80,6 +80,9 @@ pub(crate) struct Table {
     opens: KVVec<Open>,
     /// Opens not tracked because the table was full.
     pub(crate) dropped: u64,
+    /// Tracked opens held by a superblock, so a superblock's shutdown scans
+    /// the opens only when one may be its own.
+    sb_opens: usize,
 }
 
 impl Table {
@@ -89,6 +92,7 @@ impl Table {
             devs: KVVec::from_elem(Bdev::default(), MAX_BDEVS, GFP_KERNEL)?,
             opens: KVVec::from_elem(Open::default(), MAX_OPENS, GFP_KERNEL)?,
             dropped: 0,
+            sb_opens: 0,
         })
     }
 
@@ -97,10 +101,14 @@ impl Table {
         self.devs.iter_mut().for_each(|d| d.used = false);
         self.opens.iter_mut().for_each(|o| *o = Open::default());
         self.dropped = 0;
+        self.sb_opens = 0;
     }
 
     /// Superblock `sb` shut down: its exclusive opens should close now.
     pub(crate) fn holder_shut_down(&mut self, sb: usize, now: u64) {
+        if self.sb_opens == 0 {
+            return;
+        }
         for o in self.opens.iter_mut() {
             if o.used && o.holder == Holder::Superblock(sb) {
                 o.holder_down = now;
@@ -259,7 +267,7 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     let ev = if USER_OPEN.is(data[4], &[b"blkdev_open"]) {
         Evidence::capture_shallow(data[4])
     } else {
-        Evidence::capture(data[4])
+        Evidence::capture_regs(regs, data[4])
     };
     // SAFETY: `bdev_open` succeeded: the device is open for this file.
     let info = unsafe { BdevInfo::read(data[0] as *mut _) };
@@ -277,6 +285,9 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     }
     match t.open_slot(data[3], true) {
         Some(i) => {
+            if let Holder::Superblock(_) = holder {
+                t.sb_opens += 1;
+            }
             t.opens[i] = Open {
                 used: true,
                 probed: true,
@@ -312,12 +323,12 @@ fn on_release(regs: &Regs) {
     let now = now_ns();
     let mut inner = l.inner.lock();
     let t = &mut inner.bdevs;
-    if let Some(o) = t
-        .opens
-        .iter_mut()
-        .find(|o| o.used && o.file == file as usize)
-    {
+    if let Some(i) = t.open_slot(file as usize, false) {
+        let o = &mut t.opens[i];
         o.used = false;
+        if let Holder::Superblock(_) = o.holder {
+            t.sb_opens = t.sb_opens.saturating_sub(1);
+        }
     }
     if let Some(d) = t.dev(&info) {
         d.closes += 1;

@@ -5,7 +5,7 @@
 //! Capturing happens in probe handlers, in atomic context: everything here is
 //! fixed-size, on the stack, and does not sleep.
 
-use crate::{bindings, debugfs::SeqFile};
+use crate::{bindings, debugfs::SeqFile, kprobe::Regs};
 
 /// How many frames of a stack are kept, starting at the probed function's
 /// caller.
@@ -159,18 +159,45 @@ impl Evidence {
         comm: Name::EMPTY,
     };
 
-    /// Captures the current task and stack, for a call made from `caller`.
+    /// Captures the current task and stack, for a call made from `caller`,
+    /// unwinding from here: for handlers that have no registers, such as
+    /// tracepoint probes.
     pub(crate) fn capture(caller: usize) -> Self {
-        let mut ev = Self::capture_shallow(caller);
         let mut raw = [0usize; UNWIND_DEPTH];
         // SAFETY: `raw` has room for `UNWIND_DEPTH` entries; unwinding the
         // current stack does not sleep.
         let n =
             unsafe { bindings::stack_trace_save(raw.as_mut_ptr().cast(), UNWIND_DEPTH as u32, 0) }
                 as usize;
-        let raw = &raw[..n.min(UNWIND_DEPTH)];
-        // Keep the frames from the caller outwards.  If the unwinder did not
-        // reach it, the caller alone is still known.
+        Self::with_stack(caller, &raw[..n.min(UNWIND_DEPTH)])
+    }
+
+    /// Captures the current task and stack, for a call made from `caller`,
+    /// unwinding from the probed function's registers.  This skips the
+    /// frames of the handler and of the kprobe machinery, which are most of
+    /// the cost of [`Evidence::capture`].
+    pub(crate) fn capture_regs(regs: &Regs, caller: usize) -> Self {
+        // The probed function (on entry) or the caller (on return) comes
+        // first, then the caller's callers.
+        let mut raw = [0usize; STACK_DEPTH + 1];
+        // SAFETY: `regs` are the registers the kprobe core passed to the
+        // running handler; `raw` has room for its length; unwinding the
+        // current stack does not sleep.
+        let n = unsafe {
+            bindings::rl_stack_trace_save_regs(
+                regs.as_ptr(),
+                raw.as_mut_ptr().cast(),
+                raw.len() as u32,
+            )
+        } as usize;
+        Self::with_stack(caller, &raw[..n.min(raw.len())])
+    }
+
+    /// The shallow evidence with the frames of `raw` from `caller` outwards.
+    /// If the unwinder did not reach the caller, the caller alone is still
+    /// known.
+    fn with_stack(caller: usize, raw: &[usize]) -> Self {
+        let mut ev = Self::capture_shallow(caller);
         if let Some(i) = raw.iter().position(|&a| a == caller) {
             for (d, s) in ev.stack.iter_mut().zip(&raw[i..]) {
                 *d = *s;

@@ -16,6 +16,8 @@
 #include <linux/timekeeping.h>
 #include <linux/tracepoint.h>
 #include <linux/ptrace.h>
+#include <linux/stacktrace.h>
+#include <asm/unwind.h>
 
 #include "helpers.h"
 
@@ -52,6 +54,37 @@ void *rl_kretprobe_data(struct kretprobe_instance *ri)
 unsigned long rl_entry_return_address(struct pt_regs *regs)
 {
 	return regs_get_kernel_stack_nth(regs, 0);
+}
+
+unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store,
+				      unsigned int size)
+{
+#if defined(CONFIG_UNWINDER_ORC) || defined(CONFIG_UNWINDER_FRAME_POINTER)
+	/*
+	 * arch_stack_walk() with regs, as stack_trace_save_regs() does; that
+	 * function is not exported, but the unwinder it uses is.  Starting
+	 * from the probed function's registers skips the frames of the
+	 * handler and of the kprobe and ftrace machinery, which are most of
+	 * the unwinding a handler would otherwise do.
+	 */
+	struct unwind_state state;
+	unsigned long addr;
+	unsigned int n = 0;
+
+	if (!size)
+		return 0;
+	store[n++] = instruction_pointer(regs);
+	for (unwind_start(&state, current, regs, NULL);
+	     !unwind_done(&state) && n < size; unwind_next_frame(&state)) {
+		addr = unwind_get_return_address(&state);
+		if (!addr)
+			break;
+		store[n++] = addr;
+	}
+	return n;
+#else
+	return stack_trace_save(store, size, 0);
+#endif
 }
 
 int rl_current_pid(void)

@@ -33,6 +33,14 @@ void *rl_kretprobe_data(struct kretprobe_instance *ri);
  */
 unsigned long rl_entry_return_address(struct pt_regs *regs);
 
+/*
+ * stack_trace_save_regs(), which is not exported: the stack from a probed
+ * function's registers outwards, its own address first.  Falls back to
+ * stack_trace_save() where the unwinder cannot start from registers.
+ */
+unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store,
+				      unsigned int size);
+
 /* The current task's pid and name (get_task_comm without the task lock). */
 int rl_current_pid(void);
 void rl_current_comm(char *buf, size_t len);

@@ -58,6 +58,11 @@ impl Regs {
         self.return_value() as u32 as i32
     }
 
+    /// The registers themselves, for C helpers that take `struct pt_regs *`.
+    pub(crate) fn as_ptr(&self) -> *mut bindings::pt_regs {
+        self.0
+    }
+
     /// The probed function's return value, valid in a return handler.
     pub(crate) fn return_value(&self) -> usize {
         // SAFETY: As in `arg`.

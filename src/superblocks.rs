@@ -754,7 +754,7 @@ fn mount_exit(regs: &Regs, data: &ProbeData) {
     // SAFETY: `vfs_create_mount` returned a new vfsmount, which the caller
     // owns and which holds an `s_active` reference to its superblock.
     let sb = unsafe { (*(mnt as *const bindings::vfsmount)).mnt_sb } as usize;
-    acquired(l, sb, Kind::Mount, data[0]);
+    acquired(l, regs, sb, Kind::Mount, data[0]);
 }
 
 fn clone_entry(regs: &Regs, data: &mut ProbeData) -> bool {
@@ -776,12 +776,13 @@ fn clone_exit(regs: &Regs, data: &ProbeData) {
     }
     // The new mount holds an `s_active` reference, so the superblock the
     // entry handler saw is still live.
-    acquired(l, data[0], Kind::Clone, data[1]);
+    acquired(l, regs, data[0], Kind::Clone, data[1]);
 }
 
-/// A struct mount of `sb` was created, from `caller`.
-fn acquired(l: &Ledger, sb: usize, kind: Kind, caller: usize) {
-    let ev = Evidence::capture(caller);
+/// A struct mount of `sb` was created, from `caller`; `regs` are the return
+/// handler's.
+fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize) {
+    let ev = Evidence::capture_regs(regs, caller);
     // SAFETY: The new mount holds a reference to `sb`.
     let snap = unsafe { Snapshot::read(sb) };
     // The mount event announces a new record; no `seen` event.
@@ -829,7 +830,7 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
     if ret == EBUSY.to_errno() {
         // Refused because the mount is in use: remember it, so `leaks` can
         // tell a real holder from a leak.
-        let ev = Evidence::capture(data[1]);
+        let ev = Evidence::capture_regs(regs, data[1]);
         let now = now_ns();
         let mut guard = l.inner.lock();
         let inner = &mut *guard;
@@ -888,10 +889,17 @@ fn on_deactivate_super(regs: &Regs) {
         return;
     }
     let caller = regs.entry_return_address();
-    let ev = Evidence::capture(caller);
+    let mount_release = is_mount_release(caller);
+    // A mount's release always comes the same way (task work or a kworker
+    // running `cleanup_mnt`), which the caller already says; the stack is
+    // worth its cost only for other releases, such as a filesystem's own.
+    let ev = if mount_release {
+        Evidence::capture_shallow(caller)
+    } else {
+        Evidence::capture_regs(regs, caller)
+    };
     // SAFETY: The caller of `deactivate_super` holds the reference it drops.
     let snap = unsafe { Snapshot::read(sb) };
-    let mount_release = is_mount_release(caller);
     with_record(l, sb, &snap, false, false, |inner, i, now| {
         let id = inner.sbs.push_site(Kind::Release, snap.s_active, &ev);
         let grace = l.grace_ns();
@@ -913,13 +921,15 @@ fn on_deactivate_super(regs: &Regs) {
 }
 
 /// For a kprobe on a function whose first argument is a superblock: the
-/// ledger, the superblock and the call's evidence.
+/// ledger, the superblock and the call's evidence.  The evidence is shallow
+/// (no stack): it goes only into events, which show the caller, and these
+/// calls run on every unmount, where a stack would be the dearest part.
 fn sb_call(regs: &Regs) -> Option<(&'static Ledger, usize, Evidence)> {
     let l = ledger::get()?;
     Some((
         l,
         regs.arg(0),
-        Evidence::capture(regs.entry_return_address()),
+        Evidence::capture_shallow(regs.entry_return_address()),
     ))
 }
 

@@ -175,7 +175,7 @@ fn hold_exit(regs: &Regs, data: &ProbeData) {
         result: result as i32,
         kept,
         sb,
-        ev: Evidence::capture(data[1]),
+        ev: Evidence::capture_regs(regs, data[1]),
     };
     let flag = result == ZFS_EBUSY && kept > 0;
     let mut guard = l.inner.lock();
@@ -245,7 +245,7 @@ fn export_exit(regs: &Regs, data: &ProbeData) {
     let Some(l) = ledger::get() else { return };
     // SAFETY: The pool name the caller passed, valid during the call.
     let _pool: Name<48> = unsafe { Name::from_c(data[0] as *const _) };
-    let ev = Evidence::capture(data[1]);
+    let ev = Evidence::capture_regs(regs, data[1]);
     let now = now_ns();
     let mut guard = l.inner.lock();
     let inner = &mut *guard;

@@ -2,7 +2,8 @@
 # The guest side of `make bench`.  Every figure is a ratio measured side by
 # side in one boot: each workload runs with nothing loaded ("none"), with
 # nullprobe (the same probes with empty handlers: "floor") and with
-# refledger, interleaved over several rounds; medians are compared.
+# refledger, interleaved over several rounds; each round gives its own ratios
+# and the table shows their medians.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
@@ -13,7 +14,7 @@ res=$out/results.txt
 : >"$raw"
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
 work=$(mktemp -d)
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-9}
 
 truncate -s 64M "$work/ext4.img"
 loop=$(losetup -f --show "$work/ext4.img")
@@ -38,42 +39,70 @@ unload() {
 }
 ops() { sed -n 's/.*ops_per_sec=\([0-9.]*\).*/\1/p'; }
 
-# workload NAME COMMAND...: one measurement, appended to the raw file.
+# measure ROUND CONFIG NAME COMMAND...: one measurement, appended to the raw
+# file.
 measure() {
-	local cfg=$1 name=$2
-	shift 2
+	local round=$1 cfg=$2 name=$3
+	shift 3
 	local r
 	r=$("$@" | ops)
-	echo "$name $cfg $r" >>"$raw"
+	echo "$round $name $cfg $r" >>"$raw"
 }
 
+# Configurations alternate order from round to round (none, floor,
+# refledger, then the reverse), so a slow drift of the host's speed does not
+# always favour the same one.
 for round in $(seq "$ROUNDS"); do
-	for cfg in none floor refledger; do
+	if [ $((round % 2)) = 1 ]; then order="none floor refledger"; else order="refledger floor none"; fi
+	for cfg in $order; do
 		load $cfg
-		measure $cfg mount_tmpfs "$churn" mount-tmpfs 2000 "$work/t"
-		measure $cfg mount_ext4 "$churn" mount-ext4 300 "$loop" "$work/e"
-		measure $cfg bdev_openclose "$churn" openclose 20000 "$loop"
-		measure $cfg module_getput "$churn" openclose 20000 /dev/swapblk0
+		measure $round $cfg mount_tmpfs "$churn" mount-tmpfs 1000 "$work/t"
+		measure $round $cfg mount_ext4 "$churn" mount-ext4 150 "$loop" "$work/e"
+		measure $round $cfg bdev_openclose "$churn" openclose 10000 "$loop"
+		measure $round $cfg module_getput "$churn" openclose 10000 /dev/swapblk0
 		unload $cfg
 	done
 done
 
-median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+# Each round gives its own ratios, from measurements taken minutes apart at
+# most; the table shows their medians, which the host's noise moves far less
+# than a ratio of medians taken over the whole run.
 {
-	echo "# refledger benchmark, $(uname -r), $(nproc) CPUs, $ROUNDS rounds, medians"
-	echo "# ops/s: none = nothing loaded; floor = same probes, empty handlers; refledger = loaded"
-	echo "# ratio = refledger / none (goal >= 0.95); cost/floor = refledger's added time per op"
-	echo "# divided by the floor's added time per op (goal <= 1.5; < 1 means within noise)"
-	printf '%-16s %12s %12s %12s %8s %8s %10s\n' workload none floor refledger ratio floor/none cost/floor
+	echo "# refledger benchmark, $(uname -r), $(nproc) CPUs, $ROUNDS rounds"
+	echo "# ops/s (median): none = nothing loaded; floor = nullprobe, the same probes with"
+	echo "# empty handlers; refledger = loaded, everything armed, module tracking on"
+	echo "# ratio = refledger / none in the same round, median over rounds (goal >= 0.95)"
+	echo "# floor = floor / none likewise; added_us = time added per op over none, median"
+	echo "# cost/floor = refledger's added time / the floor's (goal <= 1.5); n/a when the"
+	echo "# floor adds less than the rounds' spread of none, where the quotient is noise"
+	printf '%-16s %10s %10s %10s %7s %7s %9s %9s %10s\n' \
+		workload none floor refledger ratio floor rl_add_us fl_add_us cost/floor
 	for w in mount_tmpfs mount_ext4 bdev_openclose module_getput; do
-		n=$(awk -v w=$w '$1 == w && $2 == "none" { print $3 }' "$raw" | median)
-		f=$(awk -v w=$w '$1 == w && $2 == "floor" { print $3 }' "$raw" | median)
-		r=$(awk -v w=$w '$1 == w && $2 == "refledger" { print $3 }' "$raw" | median)
-		awk -v w=$w -v n="$n" -v f="$f" -v r="$r" 'BEGIN {
-			tn = 1 / n; tf = 1 / f; tr = 1 / r
-			cost = (tf - tn > 0) ? sprintf("%.2f", (tr - tn) / (tf - tn)) : "n/a"
-			printf "%-16s %12.1f %12.1f %12.1f %8.3f %8.3f %10s\n", w, n, f, r, r / n, f / n, cost
-		}'
+		awk -v w=$w '
+		function median(a, n,   i, j, t) {
+			for (i = 2; i <= n; i++)
+				for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+			return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+		}
+		$2 == w { v[$1, $3] = $4; rounds[$1] = 1 }
+		END {
+			n = 0
+			for (r in rounds) {
+				if (!v[r, "none"] || !v[r, "floor"] || !v[r, "refledger"]) continue
+				n++
+				N[n] = v[r, "none"]; F[n] = v[r, "floor"]; R[n] = v[r, "refledger"]
+				RR[n] = R[n] / N[n]; FR[n] = F[n] / N[n]
+				RA[n] = 1e6 / R[n] - 1e6 / N[n]; FA[n] = 1e6 / F[n] - 1e6 / N[n]
+				T[n] = 1e6 / N[n]
+			}
+			if (!n) { printf "%-16s no complete round\n", w; exit }
+			tmin = 1e18; tmax = 0
+			for (i = 1; i <= n; i++) { if (T[i] < tmin) tmin = T[i]; if (T[i] > tmax) tmax = T[i] }
+			ra = median(RA, n); fa = median(FA, n)
+			cost = (fa > tmax - tmin && fa > 0) ? sprintf("%.2f", ra / fa) : "n/a"
+			printf "%-16s %10.1f %10.1f %10.1f %7.3f %7.3f %9.2f %9.2f %10s\n", w,
+				median(N, n), median(F, n), median(R, n), median(RR, n), median(FR, n), ra, fa, cost
+		}' "$raw"
 	done
 } >"$res"
 
@@ -121,6 +150,6 @@ t1=$(date +%s%N)
 		echo "bpftrace not run: the test kernel has no BTF (CONFIG_DEBUG_INFO_BTF needs DEBUG_INFO and pahole)"
 	fi
 	echo
-	echo "# raw measurements (workload config ops_per_sec), in run order"
+	echo "# raw measurements (round workload config ops_per_sec), in run order"
 	cat "$raw"
 } >>"$res"
