@@ -40,6 +40,7 @@ apt-get install -y -qq --no-install-recommends \
 	clang lld llvm libclang-dev \
 	udev busybox-static \
 	e2fsprogs xfsprogs btrfs-progs util-linux procps psmisc \
+	bpftrace \
 	>/dev/null
 # QEMU from backports: this machine kind ships qemu-utils 10 from there, and
 # bookworm's qemu-system 7.2 conflicts with it.

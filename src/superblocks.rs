@@ -205,12 +205,11 @@ pub(crate) struct Identity {
     disk_module: Name<32>,
 }
 
-/// What can be read of a live superblock without locks.
+/// What changes in a live superblock and can be read without locks.
 #[derive(Clone, Copy)]
 pub(crate) struct Snapshot {
     s_active: i32,
     list: MountList,
-    id: Identity,
 }
 
 impl Snapshot {
@@ -225,8 +224,7 @@ impl Snapshot {
         // SAFETY: `sb` is live per the safety contract.  `s_active` is an
         // atomic_t, read as such.  `s_mounts` is only compared, never
         // followed: its two pointers tell empty, one entry or more, which is
-        // all a racy read can say and all the ledger needs.  `s_type` and
-        // `s_id` are set before a superblock is visible and do not change.
+        // all a racy read can say and all the ledger needs.
         unsafe {
             let s_active = core::ptr::read_volatile(&raw const (*sb).s_active.counter);
             let head = &raw mut (*sb).s_mounts;
@@ -239,18 +237,30 @@ impl Snapshot {
             } else {
                 MountList::Many
             };
+            Self { s_active, list }
+        }
+    }
+}
+
+impl Identity {
+    /// Reads what names `sb`.  Only a new record needs it, so probe handlers
+    /// on a superblock already in the ledger never copy its names.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Snapshot::read`].
+    unsafe fn read(sb: usize) -> Self {
+        let sb = sb as *mut bindings::super_block;
+        // SAFETY: `sb` is live per the safety contract.  `s_type` and `s_id`
+        // are set before a superblock is visible and do not change.  The
+        // filesystem type's module and the block device (with its disk and
+        // driver) are pinned by the superblock.
+        unsafe {
             let ty = (*sb).s_type;
-            let fstype = if ty.is_null() {
-                Name::default()
+            let (fstype, fs_module) = if ty.is_null() {
+                (Name::default(), Name::default())
             } else {
-                Name::from_c((*ty).name)
-            };
-            // The filesystem type's module and the block device (with its
-            // disk and driver) are pinned by the superblock.
-            let fs_module = if ty.is_null() {
-                Name::default()
-            } else {
-                bdevs::module_name((*ty).owner)
+                (Name::from_c((*ty).name), bdevs::module_name((*ty).owner))
             };
             let bdev = (*sb).s_bdev;
             let (bdev_dev, disk_module) = if bdev.is_null() {
@@ -265,17 +275,13 @@ impl Snapshot {
                 ((*bdev).bd_dev, bdevs::module_name(owner))
             };
             Self {
-                s_active,
-                list,
-                id: Identity {
-                    fstype,
-                    s_id: Name::from_c((*sb).s_id.as_ptr()),
-                    dev: (*sb).s_dev,
-                    s_type: ty as usize,
-                    bdev: bdev_dev,
-                    fs_module,
-                    disk_module,
-                },
+                fstype,
+                s_id: Name::from_c((*sb).s_id.as_ptr()),
+                dev: (*sb).s_dev,
+                s_type: ty as usize,
+                bdev: bdev_dev,
+                fs_module,
+                disk_module,
             }
         }
     }
@@ -464,6 +470,11 @@ pub(crate) struct Table {
     resolved: Fifo,
     sites: KVVec<Site>,
     next_site: u64,
+    /// One past the highest slot used since the last clear: walks stop
+    /// there.  Free slots are reused last freed first, so under churn this
+    /// stays near the number of superblocks tracked at once, not the
+    /// table's capacity.
+    hwm: usize,
     /// Superblocks not tracked because the table was full of live ones.
     pub(crate) dropped: u64,
 }
@@ -491,6 +502,7 @@ impl Table {
             resolved: Fifo::new()?,
             sites: KVVec::from_elem(Site::default(), MAX_SITES, GFP_KERNEL)?,
             next_site: 0,
+            hwm: 0,
             dropped: 0,
         })
     }
@@ -511,12 +523,18 @@ impl Table {
         self.freed.len = 0;
         self.resolved.len = 0;
         self.next_site = 0;
+        self.hwm = 0;
         self.dropped = 0;
     }
 
     /// Superblocks tracked now.
     pub(crate) fn tracked(&self) -> usize {
         MAX_SBS - self.nfree
+    }
+
+    /// How many slots from 0 a walk of the records must visit.
+    pub(crate) fn slots(&self) -> usize {
+        self.hwm
     }
 
     fn find(&self, sb: usize) -> Option<usize> {
@@ -566,7 +584,7 @@ impl Table {
                 *v = EMPTY;
             }
             self.tombs = 0;
-            for i in 0..MAX_SBS {
+            for i in 0..self.hwm {
                 let r = &self.recs[i];
                 if r.used && r.state != State::Freed {
                     let sb = r.sb;
@@ -590,7 +608,9 @@ impl Table {
             self.release_slot(victim as usize);
         }
         self.nfree -= 1;
-        Some(self.free[self.nfree] as usize)
+        let slot = self.free[self.nfree] as usize;
+        self.hwm = self.hwm.max(slot + 1);
+        Some(slot)
     }
 
     /// Marks a record freed, drops it from the index and keeps it for display
@@ -624,7 +644,18 @@ impl Table {
     /// address belongs to an earlier superblock that was freed and whose
     /// memory was reused.  Returns the slot and whether it is new, or `None`
     /// when the table is full of live superblocks (counted in `dropped`).
-    fn get(&mut self, sb: usize, snap: &Snapshot, alive: bool, now: u64) -> Option<(usize, bool)> {
+    ///
+    /// # Safety
+    ///
+    /// `sb` must be live, as for [`Snapshot::read`]: a new record reads its
+    /// identity.
+    unsafe fn get(
+        &mut self,
+        sb: usize,
+        snap: &Snapshot,
+        alive: bool,
+        now: u64,
+    ) -> Option<(usize, bool)> {
         if let Some(i) = self.find(sb) {
             if !(alive && self.recs[i].state == State::ShutDown) {
                 return Some((i, false));
@@ -638,7 +669,8 @@ impl Table {
         self.recs[i] = Record {
             used: true,
             sb,
-            id: snap.id,
+            // SAFETY: `sb` is live per the safety contract.
+            id: unsafe { Identity::read(sb) },
             state_since: now,
             first_seen: now,
             mounts_exact: snap.list != MountList::Many,
@@ -696,7 +728,7 @@ impl Table {
         kind: Kind,
         events: &mut events::Ring,
     ) {
-        for r in self.recs.iter_mut() {
+        for r in self.recs[..self.hwm].iter_mut() {
             if !r.used || r.state == State::Freed || !r.id.fstype.is(fstype) {
                 continue;
             }
@@ -717,7 +749,11 @@ impl Table {
 
 /// Runs `f` on the ledger's state with `sb`'s record, creating it if needed.
 /// A new record is announced with a `seen` event unless `quiet`.
-fn with_record(
+///
+/// # Safety
+///
+/// `sb` must be live, as for [`Snapshot::read`].
+unsafe fn with_record(
     l: &Ledger,
     sb: usize,
     snap: &Snapshot,
@@ -727,7 +763,8 @@ fn with_record(
 ) {
     let now = now_ns();
     let mut inner = l.inner.lock();
-    let Some((i, new)) = inner.sbs.get(sb, snap, alive, now) else {
+    // SAFETY: `sb` is live per the safety contract.
+    let Some((i, new)) = (unsafe { inner.sbs.get(sb, snap, alive, now) }) else {
         return;
     };
     if new && !quiet {
@@ -754,8 +791,22 @@ fn mount_exit(regs: &Regs, data: &ProbeData) {
     // SAFETY: `vfs_create_mount` returned a new vfsmount, which the caller
     // owns and which holds an `s_active` reference to its superblock.
     let sb = unsafe { (*(mnt as *const bindings::vfsmount)).mnt_sb } as usize;
-    acquired(l, regs, sb, Kind::Mount, data[0]);
+    // mount(2) and fsmount(2) always come the same way from the system call,
+    // so their caller and task say all; an in-kernel mount (`fc_mount`, for
+    // `kern_mount`, automounts, stacked filesystems) is worth its stack.
+    let deep = !MOUNT_SYSCALL.is(
+        data[0],
+        &[
+            b"do_new_mount",
+            b"do_new_mount_fc",
+            b"__do_sys_fsmount",
+            b"__x64_sys_fsmount",
+        ],
+    );
+    acquired(l, regs, sb, Kind::Mount, data[0], deep);
 }
+
+static MOUNT_SYSCALL: SiteClass = SiteClass::new();
 
 fn clone_entry(regs: &Regs, data: &mut ProbeData) -> bool {
     // clone_mnt(old, root, flag): the copy is of `root->d_sb`.
@@ -776,17 +827,20 @@ fn clone_exit(regs: &Regs, data: &ProbeData) {
     }
     // The new mount holds an `s_active` reference, so the superblock the
     // entry handler saw is still live.
-    acquired(l, regs, data[0], Kind::Clone, data[1]);
+    acquired(l, regs, data[0], Kind::Clone, data[1], true);
 }
 
 /// A struct mount of `sb` was created, from `caller`; `regs` are the return
-/// handler's.
-fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize) {
-    let ev = Evidence::capture_regs(regs, caller);
+/// handler's, unwound for a stack if `deep`.
+fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize, deep: bool) {
+    let ev = if deep {
+        Evidence::capture_regs(regs, caller)
+    } else {
+        Evidence::capture_shallow(caller)
+    };
     // SAFETY: The new mount holds a reference to `sb`.
     let snap = unsafe { Snapshot::read(sb) };
-    // The mount event announces a new record; no `seen` event.
-    with_record(l, sb, &snap, true, true, |inner, i, now| {
+    let update = |inner: &mut Inner, i: usize, now: u64| {
         let id = inner.sbs.push_site(kind, snap.s_active, &ev);
         let grace = l.grace_ns();
         let r = &mut inner.sbs.recs[i];
@@ -801,7 +855,10 @@ fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize) {
         let e = r.event(kind, now, Some(&ev), snap.s_active);
         inner.events.push(e);
         note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
-    });
+    };
+    // The mount event announces a new record; no `seen` event.
+    // SAFETY: The new mount holds a reference to `sb`.
+    unsafe { with_record(l, sb, &snap, true, true, update) };
 }
 
 fn umount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
@@ -900,7 +957,7 @@ fn on_deactivate_super(regs: &Regs) {
     };
     // SAFETY: The caller of `deactivate_super` holds the reference it drops.
     let snap = unsafe { Snapshot::read(sb) };
-    with_record(l, sb, &snap, false, false, |inner, i, now| {
+    let update = |inner: &mut Inner, i: usize, now: u64| {
         let id = inner.sbs.push_site(Kind::Release, snap.s_active, &ev);
         let grace = l.grace_ns();
         let r = &mut inner.sbs.recs[i];
@@ -917,7 +974,9 @@ fn on_deactivate_super(regs: &Regs) {
         let e = r.event(Kind::Release, now, Some(&ev), snap.s_active);
         inner.events.push(e);
         note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
-    });
+    };
+    // SAFETY: The caller of `deactivate_super` holds the reference it drops.
+    unsafe { with_record(l, sb, &snap, false, false, update) };
 }
 
 /// For a kprobe on a function whose first argument is a superblock: the
@@ -985,11 +1044,13 @@ unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void)
     // Superblocks found by the first audit after load or reset predate the
     // ledger: they are listed, not announced.
     let quiet = l.seeding.load(core::sync::atomic::Ordering::Relaxed);
-    with_record(l, sb as usize, &snap, true, quiet, |inner, i, _now| {
+    let update = |inner: &mut Inner, i: usize, _now: u64| {
         let r = &mut inner.sbs.recs[i];
         r.apply(&snap);
         r.seen = true;
-    });
+    };
+    // SAFETY: `iterate_supers_type` holds `s_umount` and a passive reference.
+    unsafe { with_record(l, sb as usize, &snap, true, quiet, update) };
 }
 
 /// Reconciles the ledger with every superblock's real `s_active` and
@@ -1012,7 +1073,8 @@ pub(crate) fn audit_locked(
     let start = now_ns();
     {
         let mut inner = l.inner.lock();
-        for r in inner.sbs.recs.iter_mut().filter(|r| r.used) {
+        let n = inner.sbs.slots();
+        for r in inner.sbs.recs[..n].iter_mut().filter(|r| r.used) {
             r.seen = false;
         }
     }
@@ -1042,7 +1104,7 @@ pub(crate) fn audit_locked(
     let grace = l.grace_ns();
     let mut guard = l.inner.lock();
     let inner = &mut *guard;
-    for i in 0..MAX_SBS {
+    for i in 0..inner.sbs.slots() {
         let r = &inner.sbs.recs[i];
         if !r.used || r.state == State::Freed || r.seen || r.first_seen >= start {
             if r.used && r.seen {
@@ -1129,7 +1191,7 @@ fn show_chain(m: &SeqFile, r: &Record) {
 
 /// Prints the live superblocks whose filesystem type is module `name`.
 pub(crate) fn show_holders_of(l: &Ledger, m: &SeqFile, name: &[u8]) {
-    for i in 0..MAX_SBS {
+    for i in 0..slots(l) {
         let Some((r, _, _)) = copy_record(l, i) else {
             continue;
         };
@@ -1158,6 +1220,11 @@ type RecordCopy = (
 );
 
 /// Copies record `i` out of the table, with its evidence, under the lock.
+/// How many slots a reader walks (see [`Table::slots`]).
+fn slots(l: &Ledger) -> usize {
+    l.inner.lock().sbs.slots()
+}
+
 fn copy_record(l: &Ledger, i: usize) -> Option<RecordCopy> {
     let inner = l.inner.lock();
     let r = inner.sbs.recs[i];
@@ -1201,7 +1268,7 @@ impl Show for SuperblocksFile {
         }
         // One record at a time, so probe handlers never wait long for the
         // lock.  Slots keep their records, so the order is stable.
-        for i in 0..MAX_SBS {
+        for i in 0..slots(l) {
             let Some((r, _, _)) = copy_record(l, i) else {
                 continue;
             };
@@ -1259,7 +1326,7 @@ fn events_kind(k: Kind) -> &'static str {
 pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
     audit(l);
     let now = now_ns();
-    for i in 0..MAX_SBS {
+    for i in 0..slots(l) {
         let Some((r, rel, acq)) = copy_record(l, i) else {
             continue;
         };
@@ -1302,7 +1369,7 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
 /// for, with what held them: a mount in use is a real holder; a leaked
 /// reference is not.
 pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
-    for i in 0..MAX_SBS {
+    for i in 0..slots(l) {
         let Some((r, _, _)) = copy_record(l, i) else {
             continue;
         };

@@ -1,9 +1,10 @@
 #!/bin/bash
 # The guest side of `make bench`.  Every figure is a ratio measured side by
 # side in one boot: each workload runs with nothing loaded ("none"), with
-# nullprobe (the same probes with empty handlers: "floor") and with
-# refledger, interleaved over several rounds; each round gives its own ratios
-# and the table shows their medians.
+# nullprobe (the same probes with empty handlers: "floor"), with refledger,
+# and with bpftrace running tests/bench/peer.bt ("peer") where bpftrace can
+# run, interleaved over several rounds; each round gives its own ratios and
+# the table shows their medians.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
@@ -23,11 +24,43 @@ insmod "$top/tests/fixtures/swapblk/swapblk.ko"
 udevadm settle 2>/dev/null
 mkdir -p "$work/t" "$work/e"
 
+# The peer: bpftrace running tests/bench/peer.bt, where it can run here.
+bt_pid=
+peer_start() {
+	bpftrace "$top/tests/bench/peer.bt" >"$work/bt.log" 2>&1 &
+	bt_pid=$!
+	# Compiling and attaching takes a while under TCG.
+	for _ in $(seq 600); do
+		grep -q '^Attaching' "$work/bt.log" && { sleep 1; return 0; }
+		kill -0 $bt_pid 2>/dev/null || return 1
+		sleep 0.5
+	done
+	return 1
+}
+peer_stop() {
+	kill -INT $bt_pid 2>/dev/null
+	wait $bt_pid 2>/dev/null
+}
+peer=
+if ! command -v bpftrace >/dev/null; then
+	peer_why="bpftrace is not installed"
+elif ! timeout 300 bpftrace -e 'BEGIN { exit(); }' >"$work/bt.log" 2>&1; then
+	peer_why="bpftrace cannot run here: $(head -n3 "$work/bt.log" | tr '\n' ' ')"
+elif ! peer_start; then
+	peer_why="bpftrace could not attach peer.bt: $(head -n5 "$work/bt.log" | tr '\n' ' ')"
+	peer_stop
+else
+	peer_stop
+	peer=peer
+	peer_why="bpftrace $(bpftrace --version | awk '{ print $2 }') ran tests/bench/peer.bt (no BTF: registers and fixed offsets)"
+fi
+
 load() {
 	case $1 in
 	none) ;;
 	floor) insmod "$top/tests/fixtures/nullprobe/nullprobe.ko" ;;
 	refledger) insmod "$top/refledger.ko" ;;
+	peer) peer_start ;;
 	esac
 }
 unload() {
@@ -35,6 +68,7 @@ unload() {
 	none) ;;
 	floor) rmmod nullprobe ;;
 	refledger) rmmod refledger ;;
+	peer) peer_stop ;;
 	esac
 }
 ops() { sed -n 's/.*ops_per_sec=\([0-9.]*\).*/\1/p'; }
@@ -53,7 +87,7 @@ measure() {
 # refledger, then the reverse), so a slow drift of the host's speed does not
 # always favour the same one.
 for round in $(seq "$ROUNDS"); do
-	if [ $((round % 2)) = 1 ]; then order="none floor refledger"; else order="refledger floor none"; fi
+	if [ $((round % 2)) = 1 ]; then order="none floor refledger $peer"; else order="$peer refledger floor none"; fi
 	for cfg in $order; do
 		load $cfg
 		measure $round $cfg mount_tmpfs "$churn" mount-tmpfs 1000 "$work/t"
@@ -64,46 +98,62 @@ for round in $(seq "$ROUNDS"); do
 	done
 done
 
-# Each round gives its own ratios, from measurements taken minutes apart at
+# Each round gives its own ratios, from measurements taken a minute apart at
 # most; the table shows their medians, which the host's noise moves far less
 # than a ratio of medians taken over the whole run.
 {
 	echo "# refledger benchmark, $(uname -r), $(nproc) CPUs, $ROUNDS rounds"
 	echo "# ops/s (median): none = nothing loaded; floor = nullprobe, the same probes with"
-	echo "# empty handlers; refledger = loaded, everything armed, module tracking on"
-	echo "# ratio = refledger / none in the same round, median over rounds (goal >= 0.95)"
-	echo "# floor = floor / none likewise; added_us = time added per op over none, median"
-	echo "# cost/floor = refledger's added time / the floor's (goal <= 1.5); n/a when the"
-	echo "# floor adds less than the rounds' spread of none, where the quotient is noise"
-	printf '%-16s %10s %10s %10s %7s %7s %9s %9s %10s\n' \
-		workload none floor refledger ratio floor rl_add_us fl_add_us cost/floor
+	echo "# empty handlers; refledger = loaded, everything armed, module tracking on;"
+	echo "# peer = bpftrace running tests/bench/peer.bt ('-' when it cannot run)"
+	echo "# ratio = X / none in the same round, median over rounds (goal >= 0.95 for refledger)"
+	echo "# add_us = time X adds per op over none, median over rounds; noise_us = the"
+	echo "# median absolute deviation of none's time per op"
+	echo "# cost/floor = refledger's add_us / the floor's (goal <= 1.5); n/a when the floor"
+	echo "# adds less than twice noise_us, where the quotient is noise"
+	printf '%-15s %9s %9s %9s %9s | %7s %7s %7s | %8s %8s %8s %8s | %s\n' \
+		workload none floor refledger peer fl/none rl/none pr/none \
+		fl_add rl_add peer_add noise cost/floor
 	for w in mount_tmpfs mount_ext4 bdev_openclose module_getput; do
 		awk -v w=$w '
-		function median(a, n,   i, j, t) {
+		function median(a, n,   i, j, t, b) {
+			for (i = 1; i <= n; i++) b[i] = a[i]
 			for (i = 2; i <= n; i++)
-				for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
-			return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+				for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
+			return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
 		}
 		$2 == w { v[$1, $3] = $4; rounds[$1] = 1 }
 		END {
-			n = 0
+			n = 0; np = 0
 			for (r in rounds) {
 				if (!v[r, "none"] || !v[r, "floor"] || !v[r, "refledger"]) continue
 				n++
 				N[n] = v[r, "none"]; F[n] = v[r, "floor"]; R[n] = v[r, "refledger"]
-				RR[n] = R[n] / N[n]; FR[n] = F[n] / N[n]
-				RA[n] = 1e6 / R[n] - 1e6 / N[n]; FA[n] = 1e6 / F[n] - 1e6 / N[n]
+				FR[n] = F[n] / N[n]; RR[n] = R[n] / N[n]
 				T[n] = 1e6 / N[n]
+				FA[n] = 1e6 / F[n] - T[n]; RA[n] = 1e6 / R[n] - T[n]
+				if (v[r, "peer"]) {
+					np++; P[np] = v[r, "peer"]; PR[np] = P[np] / N[n]; PA[np] = 1e6 / P[np] - T[n]
+				}
 			}
-			if (!n) { printf "%-16s no complete round\n", w; exit }
-			tmin = 1e18; tmax = 0
-			for (i = 1; i <= n; i++) { if (T[i] < tmin) tmin = T[i]; if (T[i] > tmax) tmax = T[i] }
-			ra = median(RA, n); fa = median(FA, n)
-			cost = (fa > tmax - tmin && fa > 0) ? sprintf("%.2f", ra / fa) : "n/a"
-			printf "%-16s %10.1f %10.1f %10.1f %7.3f %7.3f %9.2f %9.2f %10s\n", w,
-				median(N, n), median(F, n), median(R, n), median(RR, n), median(FR, n), ra, fa, cost
+			if (!n) { printf "%-15s no complete round\n", w; exit }
+			tm = median(T, n)
+			for (i = 1; i <= n; i++) D[i] = (T[i] > tm) ? T[i] - tm : tm - T[i]
+			noise = median(D, n)
+			fa = median(FA, n); ra = median(RA, n)
+			cost = (fa > 2 * noise && fa > 0) ? sprintf("%.2f", ra / fa) : "n/a"
+			if (np) {
+				p = sprintf("%9.1f", median(P, np)); pr = sprintf("%7.3f", median(PR, np))
+				pa = sprintf("%8.2f", median(PA, np))
+			} else {
+				p = sprintf("%9s", "-"); pr = sprintf("%7s", "-"); pa = sprintf("%8s", "-")
+			}
+			printf "%-15s %9.1f %9.1f %9.1f %s | %7.3f %7.3f %s | %8.2f %8.2f %s %8.2f | %s\n", w,
+				median(N, n), median(F, n), median(R, n), p, median(FR, n), median(RR, n), pr,
+				fa, ra, pa, noise, cost
 		}' "$raw"
 	done
+	echo "# peer: $peer_why"
 } >"$res"
 
 # Memory: refledger allocates its tables at load; churn must not grow it.
@@ -142,13 +192,6 @@ t1=$(date +%s%N)
 	echo "read_superblocks_lines $lines"
 	echo "read_superblocks_ms $(((t1 - t0) / 1000000))"
 	echo "superblocks_header_10k $(head -n1 $D/superblocks)"
-	echo
-	echo "# peer: bpftrace"
-	if ! command -v bpftrace >/dev/null; then
-		echo "bpftrace not run: not installed, and the test kernel has no CONFIG_BPF_SYSCALL or BTF"
-	elif [ ! -e /sys/kernel/btf/vmlinux ]; then
-		echo "bpftrace not run: the test kernel has no BTF (CONFIG_DEBUG_INFO_BTF needs DEBUG_INFO and pahole)"
-	fi
 	echo
 	echo "# raw measurements (round workload config ops_per_sec), in run order"
 	cat "$raw"
