@@ -19,7 +19,7 @@ kdir=$1 out=$2 limit=$3
 shift 3
 mkdir -p "$out"
 
-vng_base=(vng --run "$kdir" --force-9p --cpus 2 --memory 2G)
+vng_base=(vng --run "$kdir" --force-9p --cpus "${RL_VM_CPUS:-2}" --memory 2G)
 
 # Some hosts expose a /dev/kvm that cannot boot normal guests (a PVM
 # hypervisor: QEMU aborts on `-cpu host`, other models hang early).  Try a
@@ -44,7 +44,16 @@ detect_accel() {
 accel=${RL_ACCEL:-$(detect_accel)}
 extra=()
 [ "$accel" = tcg ] && extra+=(--disable-kvm)
-echo "refledger: booting $(basename "$kdir") with $accel" >&2
+# RL_ICOUNT=1 (make bench): under TCG, run the guest's clock from the
+# instruction count (QEMU -icount: 4 ns of guest time per instruction,
+# idle time skipped), so that timings inside the guest count instructions
+# and the host's load cannot move them.  Under KVM the clock is real.
+how=$accel
+if [ "$accel" = tcg ] && [ "${RL_ICOUNT:-0}" = 1 ]; then
+	extra+=(--qemu-opts="-icount shift=2,sleep=off")
+	how="tcg -icount"
+fi
+echo "refledger: booting $(basename "$kdir") with $how" >&2
 
 # QEMU truncates a stdout that is redirected to a file, so the console goes
 # through tee.  vng can hang silently when a boot fails, hence the timeout.

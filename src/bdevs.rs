@@ -480,7 +480,7 @@ impl crate::debugfs::Show for BdevsFile {
                 if let Some((state, age)) = close_state(shut, now, grace) {
                     seq_print!(m, " state={} age_ms={}", state, age / 1_000_000);
                 }
-                seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm.as_str());
+                seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm);
                 o.ev.show_stack(m, "    ");
             }
         }
@@ -552,7 +552,7 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
             Secs(o.ev.time)
         );
         show_holder(m, o.holder);
-        seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm.as_str());
+        seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm);
         o.ev.show_stack(m, "    ");
     }
     superblocks::show_holders_of(l, m, name);

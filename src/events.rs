@@ -5,7 +5,7 @@
 
 use crate::{
     debugfs::{seq_print, SeqFile},
-    evidence::{Name, Secs},
+    evidence::{Comm, Name, Secs},
 };
 use kernel::prelude::*;
 
@@ -85,7 +85,7 @@ pub(crate) struct Event {
     /// The task, or 0 for events found by an audit.
     pub(crate) pid: i32,
     /// Its name.
-    pub(crate) comm: Name<16>,
+    pub(crate) comm: Comm,
 }
 
 /// A fixed ring of events.
@@ -150,7 +150,7 @@ pub(crate) fn show(m: &SeqFile, e: &Event) {
         e.s_active
     );
     if e.pid != 0 {
-        seq_print!(m, " pid={} comm={}", e.pid, e.comm.as_str());
+        seq_print!(m, " pid={} comm={}", e.pid, e.comm);
     }
     if e.caller != 0 {
         seq_print!(m, " caller=");

@@ -102,6 +102,44 @@ impl<const N: usize> Name<N> {
     }
 }
 
+/// A task's name as the kernel keeps it (`task->comm`), copied raw: made
+/// safe to print (as [`Name`] is) only when printed, since probe handlers
+/// copy far more names than anyone reads.
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Comm([u8; 16]);
+
+impl Comm {
+    /// No name.
+    pub(crate) const EMPTY: Self = Self([0; 16]);
+
+    /// The current task's name.
+    pub(crate) fn current() -> Self {
+        let mut c = Self::EMPTY;
+        // SAFETY: `c.0` has room for 16 bytes, the size of `task->comm`.
+        unsafe { bindings::rl_current_comm(c.0.as_mut_ptr().cast(), c.0.len()) };
+        c
+    }
+}
+
+impl core::fmt::Display for Comm {
+    /// Up to the first NUL, with bytes that are not printable ASCII, spaces
+    /// and `=` as `_`, like [`Name`]; `-` when empty.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let n = self.0.iter().position(|&c| c == 0).unwrap_or(self.0.len());
+        if n == 0 {
+            return f.write_str("-");
+        }
+        let mut buf = self.0;
+        for c in &mut buf[..n] {
+            if !c.is_ascii_graphic() || *c == b'=' {
+                *c = b'_';
+            }
+        }
+        // Only ASCII bytes are left.
+        f.write_str(core::str::from_utf8(&buf[..n]).unwrap_or("-"))
+    }
+}
+
 /// Nanoseconds since boot.
 pub(crate) fn now_ns() -> u64 {
     // SAFETY: `ktime_get_ns` may be called from any context.
@@ -146,7 +184,7 @@ pub(crate) struct Evidence {
     /// The task that made the call.
     pub(crate) pid: i32,
     /// Its name.
-    pub(crate) comm: Name<16>,
+    pub(crate) comm: Comm,
 }
 
 impl Evidence {
@@ -156,7 +194,7 @@ impl Evidence {
         caller: 0,
         stack: [0; STACK_DEPTH],
         pid: 0,
-        comm: Name::EMPTY,
+        comm: Comm::EMPTY,
     };
 
     /// Captures the current task and stack, for a call made from `caller`,
@@ -209,9 +247,6 @@ impl Evidence {
     /// Like [`Evidence::capture`] without the stack (only the caller), for a
     /// hot path whose stack says nothing new, such as a system call.
     pub(crate) fn capture_shallow(caller: usize) -> Self {
-        let mut comm = [0u8; 16];
-        // SAFETY: `comm` has room for 16 bytes, the size of `task->comm`.
-        unsafe { bindings::rl_current_comm(comm.as_mut_ptr().cast(), comm.len()) };
         let mut stack = [0usize; STACK_DEPTH];
         stack[0] = caller;
         Self {
@@ -220,13 +255,13 @@ impl Evidence {
             stack,
             // SAFETY: Reading the current task's pid is always allowed.
             pid: unsafe { bindings::rl_current_pid() },
-            comm: Name::from_bytes(&comm),
+            comm: Comm::current(),
         }
     }
 
     /// Prints `pid=.. comm=.. caller=<symbol>` (no newline).
     pub(crate) fn show_who(&self, m: &SeqFile) {
-        crate::debugfs::seq_print!(m, "pid={} comm={} caller=", self.pid, self.comm.as_str());
+        crate::debugfs::seq_print!(m, "pid={} comm={} caller=", self.pid, self.comm);
         m.symbol(self.caller);
     }
 

@@ -94,7 +94,12 @@ int rl_current_pid(void)
 
 void rl_current_comm(char *buf, size_t len)
 {
-	strscpy(buf, current->comm, len);
+	/*
+	 * A raw copy, as __get_task_comm() would make without its string
+	 * handling: the name may change under us (prctl), and the reader
+	 * stops at the first NUL and cleans the bytes when it prints them.
+	 */
+	memcpy(buf, current->comm, min(len, sizeof(current->comm)));
 }
 
 u64 rl_ktime_get_ns(void)

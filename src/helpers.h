@@ -41,7 +41,10 @@ unsigned long rl_entry_return_address(struct pt_regs *regs);
 unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store,
 				      unsigned int size);
 
-/* The current task's pid and name (get_task_comm without the task lock). */
+/*
+ * The current task's pid, and its name copied raw (up to len bytes of
+ * task->comm, without the task lock; not NUL-terminated at 16 bytes).
+ */
 int rl_current_pid(void);
 void rl_current_comm(char *buf, size_t len);
 

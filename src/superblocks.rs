@@ -31,7 +31,7 @@ use crate::{
     bdevs, bindings,
     debugfs::{seq_print, SeqFile, Show},
     events::{self, Event, Kind},
-    evidence::{is_err_or_null, now_ns, DevT, Evidence, Name, Secs, SiteClass},
+    evidence::{is_err_or_null, now_ns, Comm, DevT, Evidence, Name, Secs, SiteClass},
     kprobe::{Handler, ProbeData, Regs},
     ledger::{self, Inner, Ledger},
     probes::{Candidate, Spec},
@@ -364,7 +364,7 @@ impl Record {
             s_active,
             caller: ev.map_or(0, |e| e.caller),
             pid: ev.map_or(0, |e| e.pid),
-            comm: ev.map_or(Name::default(), |e| e.comm),
+            comm: ev.map_or(Comm::EMPTY, |e| e.comm),
         }
     }
 }
