@@ -924,6 +924,7 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
 }
 
 static MOUNT_RELEASE: SiteClass = SiteClass::new();
+static CONTEXT_RELEASE: SiteClass = SiteClass::new();
 
 /// Whether a call to `deactivate_super` from `caller` drops a struct mount's
 /// reference: `cleanup_mnt` does, wherever the compiler inlined it.
@@ -948,9 +949,11 @@ fn on_deactivate_super(regs: &Regs) {
     let caller = regs.entry_return_address();
     let mount_release = is_mount_release(caller);
     // A mount's release always comes the same way (task work or a kworker
-    // running `cleanup_mnt`), which the caller already says; the stack is
-    // worth its cost only for other releases, such as a filesystem's own.
-    let ev = if mount_release {
+    // running `cleanup_mnt`), and so does the one every mount(2) makes when
+    // it drops its filesystem context (`put_fs_context`): the caller says
+    // all.  The stack is worth its cost only for other releases, such as a
+    // filesystem's own.
+    let ev = if mount_release || CONTEXT_RELEASE.is(caller, &[b"put_fs_context"]) {
         Evidence::capture_shallow(caller)
     } else {
         Evidence::capture_regs(regs, caller)
@@ -1024,10 +1027,10 @@ fn on_generic_shutdown_super(regs: &Regs) {
         });
     }
     let shut = r.event(Kind::Shutdown, now, Some(&ev), 0);
-    let res = r.event(Kind::Resolved, now, Some(&ev), 0);
+    let res = resolved.then(|| r.event(Kind::Resolved, now, Some(&ev), 0));
     inner.bdevs.holder_shut_down(sb, now);
     inner.events.push(shut);
-    if resolved {
+    if let Some(res) = res {
         inner.events.push(res);
     }
 }
