@@ -50,8 +50,16 @@ impl SeqFile {
     /// Appends `ptr` as a hashed id (the `%p` format): stable for one boot,
     /// never the raw address.
     pub(crate) fn hashed(&self, ptr: usize) {
-        // SAFETY: As in `print`; `%p` only hashes the value.
-        unsafe { bindings::seq_printf(self.0, c"%p".as_ptr().cast(), ptr as *const c_void) };
+        self.hashed_as(c"%p", ptr);
+    }
+
+    /// Appends `ptr` hashed, formatted by `fmt`, a C format whose only
+    /// conversion is one `%p` (such as `c"sb=%p"`): one call where a key and
+    /// its value would otherwise take two.
+    pub(crate) fn hashed_as(&self, fmt: &core::ffi::CStr, ptr: usize) {
+        // SAFETY: As in `print`; per this function's contract, `fmt` takes
+        // one pointer argument, which `%p` only hashes.
+        unsafe { bindings::seq_printf(self.0, fmt.as_ptr().cast(), ptr as *const c_void) };
     }
 }
 

@@ -1165,8 +1165,7 @@ fn report_leak(r: &Record, stalled_ms: u64) {
 
 /// Prints `sb=<id> fstype=.. s_id=.. dev=M:m` (no newline).
 fn show_identity(m: &SeqFile, r: &Record) {
-    seq_print!(m, "sb=");
-    m.hashed(r.sb);
+    m.hashed_as(c"sb=%p", r.sb);
     seq_print!(
         m,
         " fstype={} s_id={} dev={}",
@@ -1179,23 +1178,43 @@ fn show_identity(m: &SeqFile, r: &Record) {
 /// Prints the chain a stuck unmount is read along: the block device and the
 /// modules of the filesystem type and of the disk driver.
 fn show_chain(m: &SeqFile, r: &Record) {
-    if r.id.bdev != 0 {
-        seq_print!(
-            m,
-            " bdev={} disk_module={}",
-            DevT(r.id.bdev),
-            r.id.disk_module.as_str()
-        );
-    } else {
-        seq_print!(m, " bdev=-");
+    seq_print!(m, "{}", Chain(r));
+}
+
+/// ` bdev=.. disk_module=.. fs_module=..`, as [`show_chain`] prints it.
+struct Chain<'a>(&'a Record);
+
+impl core::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let id = &self.0.id;
+        if id.bdev != 0 {
+            write!(
+                f,
+                " bdev={} disk_module={}",
+                DevT(id.bdev),
+                id.disk_module.as_str()
+            )?;
+        } else {
+            f.write_str(" bdev=-")?;
+        }
+        write!(f, " fs_module={}", id.fs_module.as_str())
     }
-    seq_print!(m, " fs_module={}", r.id.fs_module.as_str());
+}
+
+/// `mounts=N`, or `mounts=N+` when `N` is a lower bound.
+struct Mounts<'a>(&'a Record);
+
+impl core::fmt::Display for Mounts<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let plus = if self.0.mounts_exact { "" } else { "+" };
+        write!(f, "mounts={}{}", self.0.mounts, plus)
+    }
 }
 
 /// Prints the live superblocks whose filesystem type is module `name`.
 pub(crate) fn show_holders_of(l: &Ledger, m: &SeqFile, name: &[u8]) {
     for i in 0..slots(l) {
-        let Some((r, _, _)) = copy_record(l, i) else {
+        let Some(r) = copy_bare(l, i) else {
             continue;
         };
         if !r.id.fs_module.is(name) || matches!(r.state, State::ShutDown | State::Freed) {
@@ -1208,11 +1227,7 @@ pub(crate) fn show_holders_of(l: &Ledger, m: &SeqFile, name: &[u8]) {
 }
 
 fn show_mounts(m: &SeqFile, r: &Record) {
-    if r.mounts_exact {
-        seq_print!(m, " mounts={}", r.mounts);
-    } else {
-        seq_print!(m, " mounts={}+", r.mounts);
-    }
+    seq_print!(m, " {}", Mounts(r));
 }
 
 /// A record with its release and acquisition evidence.
@@ -1223,6 +1238,14 @@ type RecordCopy = (
 );
 
 /// Copies record `i` out of the table, with its evidence, under the lock.
+/// Copies record `i` out of the table without its evidence, for readers
+/// that print only the record.
+fn copy_bare(l: &Ledger, i: usize) -> Option<Record> {
+    let inner = l.inner.lock();
+    let r = &inner.sbs.recs[i];
+    r.used.then_some(*r)
+}
+
 /// How many slots a reader walks (see [`Table::slots`]).
 fn slots(l: &Ledger) -> usize {
     l.inner.lock().sbs.slots()
@@ -1271,17 +1294,22 @@ impl Show for SuperblocksFile {
         }
         // One record at a time, so probe handlers never wait long for the
         // lock.  Slots keep their records, so the order is stable.
+        // Two calls a line: each `seq_printf` costs more than the fields.
         for i in 0..slots(l) {
-            let Some((r, _, _)) = copy_record(l, i) else {
+            let Some(r) = copy_bare(l, i) else {
                 continue;
             };
-            show_identity(m, &r);
-            seq_print!(m, " state={} s_active={}", r.state.name(), r.s_active);
-            show_mounts(m, &r);
-            show_chain(m, &r);
+            m.hashed_as(c"sb=%p", r.sb);
             seq_print!(
                 m,
-                " unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
+                " fstype={} s_id={} dev={} state={} s_active={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
+                r.id.fstype.as_str(),
+                r.id.s_id.as_str(),
+                DevT(r.id.dev),
+                r.state.name(),
+                r.s_active,
+                Mounts(&r),
+                Chain(&r),
                 r.unmounted,
                 now.saturating_sub(r.state_since) / 1_000_000,
                 Secs(r.first_seen),
@@ -1373,7 +1401,7 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
 /// reference is not.
 pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
     for i in 0..slots(l) {
-        let Some((r, _, _)) = copy_record(l, i) else {
+        let Some(r) = copy_bare(l, i) else {
             continue;
         };
         if r.busy_at == 0 || matches!(r.state, State::ShutDown | State::Freed) {
