@@ -1166,13 +1166,22 @@ fn report_leak(r: &Record, stalled_ms: u64) {
 /// Prints `sb=<id> fstype=.. s_id=.. dev=M:m` (no newline).
 fn show_identity(m: &SeqFile, r: &Record) {
     m.hashed_as(c"sb=%p", r.sb);
-    seq_print!(
-        m,
-        " fstype={} s_id={} dev={}",
-        r.id.fstype.as_str(),
-        r.id.s_id.as_str(),
-        DevT(r.id.dev),
-    );
+    seq_print!(m, "{}", Names(&r.id));
+}
+
+/// ` fstype=.. s_id=.. dev=M:m`, as [`show_identity`] prints after `sb=`.
+struct Names<'a>(&'a Identity);
+
+impl core::fmt::Display for Names<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            " fstype={} s_id={} dev={}",
+            self.0.fstype.as_str(),
+            self.0.s_id.as_str(),
+            DevT(self.0.dev)
+        )
+    }
 }
 
 /// Prints the chain a stuck unmount is read along: the block device and the
@@ -1302,10 +1311,8 @@ impl Show for SuperblocksFile {
             m.hashed_as(c"sb=%p", r.sb);
             seq_print!(
                 m,
-                " fstype={} s_id={} dev={} state={} s_active={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
-                r.id.fstype.as_str(),
-                r.id.s_id.as_str(),
-                DevT(r.id.dev),
+                "{} state={} s_active={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
+                Names(&r.id),
                 r.state.name(),
                 r.s_active,
                 Mounts(&r),
