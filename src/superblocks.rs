@@ -747,7 +747,8 @@ impl Table {
     }
 }
 
-/// Runs `f` on the ledger's state with `sb`'s record, creating it if needed.
+/// Runs `f` on the ledger's state with `sb`'s record, creating it if needed,
+/// at time `now` (a probe handler's evidence time: the clock is read once).
 /// A new record is announced with a `seen` event unless `quiet`.
 ///
 /// # Safety
@@ -759,9 +760,9 @@ unsafe fn with_record(
     snap: &Snapshot,
     alive: bool,
     quiet: bool,
+    now: u64,
     f: impl FnOnce(&mut Inner, usize, u64),
 ) {
-    let now = now_ns();
     let mut inner = l.inner.lock();
     // SAFETY: `sb` is live per the safety contract.
     let Some((i, new)) = (unsafe { inner.sbs.get(sb, snap, alive, now) }) else {
@@ -858,7 +859,7 @@ fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize, deep:
     };
     // The mount event announces a new record; no `seen` event.
     // SAFETY: The new mount holds a reference to `sb`.
-    unsafe { with_record(l, sb, &snap, true, true, update) };
+    unsafe { with_record(l, sb, &snap, true, true, ev.time, update) };
 }
 
 fn umount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
@@ -888,7 +889,7 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
         // Refused because the mount is in use: remember it, so `leaks` can
         // tell a real holder from a leak.
         let ev = Evidence::capture_regs(regs, data[1]);
-        let now = now_ns();
+        let now = ev.time;
         let mut guard = l.inner.lock();
         let inner = &mut *guard;
         if let Some(i) = inner.sbs.find(data[0]) {
@@ -909,7 +910,7 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
         return;
     }
     let ev = Evidence::capture_shallow(data[1]);
-    let now = now_ns();
+    let now = ev.time;
     // The superblock may be on its way out now, so it is not read: only the
     // record is updated, if there is one.
     let mut inner = l.inner.lock();
@@ -979,7 +980,7 @@ fn on_deactivate_super(regs: &Regs) {
         note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
     };
     // SAFETY: The caller of `deactivate_super` holds the reference it drops.
-    unsafe { with_record(l, sb, &snap, false, false, update) };
+    unsafe { with_record(l, sb, &snap, false, false, ev.time, update) };
 }
 
 /// For a kprobe on a function whose first argument is a superblock: the
@@ -999,7 +1000,7 @@ fn on_deactivate_locked_super(regs: &Regs) {
     let Some((l, sb, ev)) = sb_call(regs) else {
         return;
     };
-    let now = now_ns();
+    let now = ev.time;
     let mut inner = l.inner.lock();
     let Some(i) = inner.sbs.find(sb) else { return };
     let e = inner.sbs.recs[i].event(Kind::FinalRelease, now, Some(&ev), 1);
@@ -1010,7 +1011,7 @@ fn on_generic_shutdown_super(regs: &Regs) {
     let Some((l, sb, ev)) = sb_call(regs) else {
         return;
     };
-    let now = now_ns();
+    let now = ev.time;
     let mut inner = l.inner.lock();
     let Some(i) = inner.sbs.find(sb) else { return };
     let r = &mut inner.sbs.recs[i];
@@ -1053,7 +1054,7 @@ unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void)
         r.seen = true;
     };
     // SAFETY: `iterate_supers_type` holds `s_umount` and a passive reference.
-    unsafe { with_record(l, sb as usize, &snap, true, quiet, update) };
+    unsafe { with_record(l, sb as usize, &snap, true, quiet, now_ns(), update) };
 }
 
 /// Reconciles the ledger with every superblock's real `s_active` and
