@@ -264,11 +264,8 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     // The caller of `bdev_open` is `bdev_file_open_by_dev` (an in-kernel
     // open: the stack shows who asked) or `blkdev_open` (open(2): the stack
     // is always the system call's, so only the task is kept).
-    let ev = if USER_OPEN.is(data[4], &[b"blkdev_open"]) {
-        Evidence::capture_shallow(data[4])
-    } else {
-        Evidence::capture_regs(regs, data[4])
-    };
+    let user = USER_OPEN.is(data[4], &[b"blkdev_open"]);
+    let ev = Evidence::capture_if(regs, data[4], !user);
     // SAFETY: `bdev_open` succeeded: the device is open for this file.
     let info = unsafe { BdevInfo::read(data[0] as *mut _) };
     let holder = match data[2] {

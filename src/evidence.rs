@@ -122,21 +122,11 @@ impl Comm {
 }
 
 impl core::fmt::Display for Comm {
-    /// Up to the first NUL, with bytes that are not printable ASCII, spaces
-    /// and `=` as `_`, like [`Name`]; `-` when empty.
+    /// Cleaned as [`Name::from_bytes`] cleans a name: up to the first NUL,
+    /// with bytes that are not printable ASCII, spaces and `=` as `_`; `-`
+    /// when empty.
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let n = self.0.iter().position(|&c| c == 0).unwrap_or(self.0.len());
-        if n == 0 {
-            return f.write_str("-");
-        }
-        let mut buf = self.0;
-        for c in &mut buf[..n] {
-            if !c.is_ascii_graphic() || *c == b'=' {
-                *c = b'_';
-            }
-        }
-        // Only ASCII bytes are left.
-        f.write_str(core::str::from_utf8(&buf[..n]).unwrap_or("-"))
+        f.write_str(Name::<16>::from_bytes(&self.0).as_str())
     }
 }
 
@@ -229,6 +219,17 @@ impl Evidence {
             )
         } as usize;
         Self::with_stack(caller, &raw[..n.min(raw.len())])
+    }
+
+    /// [`Evidence::capture_regs`] if `stack`, else
+    /// [`Evidence::capture_shallow`]: for probes that keep a stack only for
+    /// the calls where it says something.
+    pub(crate) fn capture_if(regs: &Regs, caller: usize, stack: bool) -> Self {
+        if stack {
+            Self::capture_regs(regs, caller)
+        } else {
+            Self::capture_shallow(caller)
+        }
     }
 
     /// The shallow evidence with the frames of `raw` from `caller` outwards.

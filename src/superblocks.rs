@@ -834,11 +834,7 @@ fn clone_exit(regs: &Regs, data: &ProbeData) {
 /// A struct mount of `sb` was created, from `caller`; `regs` are the return
 /// handler's, unwound for a stack if `deep`.
 fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize, deep: bool) {
-    let ev = if deep {
-        Evidence::capture_regs(regs, caller)
-    } else {
-        Evidence::capture_shallow(caller)
-    };
+    let ev = Evidence::capture_if(regs, caller, deep);
     // SAFETY: The new mount holds a reference to `sb`.
     let snap = unsafe { Snapshot::read(sb) };
     let update = |inner: &mut Inner, i: usize, now: u64| {
@@ -954,11 +950,8 @@ fn on_deactivate_super(regs: &Regs) {
     // it drops its filesystem context (`put_fs_context`): the caller says
     // all.  The stack is worth its cost only for other releases, such as a
     // filesystem's own.
-    let ev = if mount_release || CONTEXT_RELEASE.is(caller, &[b"put_fs_context"]) {
-        Evidence::capture_shallow(caller)
-    } else {
-        Evidence::capture_regs(regs, caller)
-    };
+    let routine = mount_release || CONTEXT_RELEASE.is(caller, &[b"put_fs_context"]);
+    let ev = Evidence::capture_if(regs, caller, !routine);
     // SAFETY: The caller of `deactivate_super` holds the reference it drops.
     let snap = unsafe { Snapshot::read(sb) };
     let update = |inner: &mut Inner, i: usize, now: u64| {
