@@ -41,14 +41,10 @@ unsigned long rl_regs_return_value(struct pt_regs *regs)
 	return regs_return_value(regs);
 }
 
-struct kretprobe *rl_get_kretprobe(struct kretprobe_instance *ri)
+struct kretprobe *rl_kretprobe_instance(struct kretprobe_instance *ri, void **data)
 {
+	*data = ri->data;
 	return get_kretprobe(ri);
-}
-
-void *rl_kretprobe_data(struct kretprobe_instance *ri)
-{
-	return ri->data;
 }
 
 unsigned long rl_entry_return_address(struct pt_regs *regs)
@@ -99,7 +95,12 @@ void rl_current_comm(char *buf, size_t len)
 	 * handling: the name may change under us (prctl), and the reader
 	 * stops at the first NUL and cleans the bytes when it prints them.
 	 */
-	memcpy(buf, current->comm, min(len, sizeof(current->comm)));
+	BUILD_BUG_ON(sizeof(current->comm) != 16);
+	/* A constant size, so the compiler copies two words inline. */
+	if (len >= 16)
+		memcpy(buf, current->comm, 16);
+	else
+		memcpy(buf, current->comm, len);
 }
 
 u64 rl_ktime_get_ns(void)

@@ -21,11 +21,12 @@ unsigned long rl_regs_get_kernel_argument(struct pt_regs *regs, unsigned int n);
 /* regs_return_value(): the return value, in a kretprobe handler. */
 unsigned long rl_regs_return_value(struct pt_regs *regs);
 
-/* get_kretprobe(): the kretprobe an instance belongs to. */
-struct kretprobe *rl_get_kretprobe(struct kretprobe_instance *ri);
-
-/* The per-instance scratch space of a kretprobe (ri->data, data_size bytes). */
-void *rl_kretprobe_data(struct kretprobe_instance *ri);
+/*
+ * get_kretprobe(): the kretprobe an instance belongs to; and, in *data, the
+ * instance's scratch space (ri->data, data_size bytes).  One call for both,
+ * since every kretprobe hit needs both.
+ */
+struct kretprobe *rl_kretprobe_instance(struct kretprobe_instance *ri, void **data);
 
 /*
  * At a probed function's first instruction, the address it will return to:

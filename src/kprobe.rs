@@ -58,8 +58,21 @@ impl Regs {
     /// The address the probed function will return to, valid on entry: the
     /// word on top of the stack at its first instruction.
     pub(crate) fn entry_return_address(&self) -> usize {
+        // On x86-64 that word is read directly, where
+        // `regs_get_kernel_stack_nth()` reads it with
+        // `copy_from_kernel_nofault()`: that costs more than the rest of a
+        // short handler, and guards against nothing here, since the word is
+        // the top of the stack the probed function is running on.
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `self.0` is valid as in `arg`.  On entry, `sp` points at
+        // the return address the call pushed, on the live stack of the
+        // probed function, which stays mapped while it runs.
+        return unsafe { core::ptr::read((*self.0).sp as *const usize) };
+        #[cfg(not(target_arch = "x86_64"))]
         // SAFETY: As in `arg`; the read is bounds-checked against the stack.
-        unsafe { bindings::rl_entry_return_address(self.0) as usize }
+        unsafe {
+            bindings::rl_entry_return_address(self.0) as usize
+        }
     }
 
     /// The return value of a probed function that returns `int`: only the low
@@ -329,11 +342,9 @@ unsafe fn instance<'a>(ri: *mut bindings::kretprobe_instance) -> (&'a Probe, *mu
     // `data_size == size_of::<ProbeData>()` bytes, suitably aligned by the
     // kprobe core (it follows pointer-sized members).
     unsafe {
-        let rp = bindings::rl_get_kretprobe(ri);
-        (
-            Probe::from_kprobe(&raw mut (*rp).kp),
-            bindings::rl_kretprobe_data(ri).cast(),
-        )
+        let mut data = core::ptr::null_mut();
+        let rp = bindings::rl_kretprobe_instance(ri, &mut data);
+        (Probe::from_kprobe(&raw mut (*rp).kp), data.cast())
     }
 }
 
