@@ -29,6 +29,9 @@ use kernel::{c_str, prelude::*};
 pub(crate) const MAX_BDEVS: usize = 256;
 /// Opens it can hold at once.
 pub(crate) const MAX_OPENS: usize = 1024;
+/// Opens held by superblocks that a superblock's shutdown finds without a
+/// scan of all opens.
+const MAX_SB_HELD: usize = 64;
 
 /// Who holds an exclusive open.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -80,9 +83,17 @@ pub(crate) struct Table {
     opens: KVVec<Open>,
     /// Opens not tracked because the table was full.
     pub(crate) dropped: u64,
-    /// Tracked opens held by a superblock, so a superblock's shutdown scans
-    /// the opens only when one may be its own.
+    /// Tracked opens held by a superblock.
     sb_opens: usize,
+    /// The slots of those opens, while there are at most `MAX_SB_HELD` and
+    /// `sb_overflow` is false; a superblock's shutdown looks only at these.
+    sb_held: [u16; MAX_SB_HELD],
+    /// Set when more opens were held by superblocks than `sb_held` has room
+    /// for, until none is left: shutdowns scan all opens meanwhile.
+    sb_overflow: bool,
+    /// The device record found last: open/close churn is on one device at
+    /// a time, so it is tried before the scan.
+    last_dev: usize,
 }
 
 impl Table {
@@ -93,6 +104,9 @@ impl Table {
             opens: KVVec::from_elem(Open::default(), MAX_OPENS, GFP_KERNEL)?,
             dropped: 0,
             sb_opens: 0,
+            sb_held: [0; MAX_SB_HELD],
+            sb_overflow: false,
+            last_dev: 0,
         })
     }
 
@@ -102,11 +116,21 @@ impl Table {
         self.opens.iter_mut().for_each(|o| *o = Open::default());
         self.dropped = 0;
         self.sb_opens = 0;
+        self.sb_overflow = false;
     }
 
     /// Superblock `sb` shut down: its exclusive opens should close now.
     pub(crate) fn holder_shut_down(&mut self, sb: usize, now: u64) {
         if self.sb_opens == 0 {
+            return;
+        }
+        if !self.sb_overflow {
+            for &j in &self.sb_held[..self.sb_opens] {
+                let o = &mut self.opens[j as usize];
+                if o.used && o.holder == Holder::Superblock(sb) {
+                    o.holder_down = now;
+                }
+            }
             return;
         }
         for o in self.opens.iter_mut() {
@@ -116,11 +140,41 @@ impl Table {
         }
     }
 
+    /// Slot `i` now holds an open held by a superblock.
+    fn sb_hold(&mut self, i: usize) {
+        if self.sb_opens < MAX_SB_HELD && !self.sb_overflow {
+            self.sb_held[self.sb_opens] = i as u16;
+        } else {
+            self.sb_overflow = true;
+        }
+        self.sb_opens += 1;
+    }
+
+    /// The open in slot `i`, held by a superblock, was closed.
+    fn sb_unhold(&mut self, i: usize) {
+        if !self.sb_overflow {
+            let held = &mut self.sb_held[..self.sb_opens];
+            if let Some(k) = held.iter().position(|&j| j as usize == i) {
+                held.swap(k, self.sb_opens - 1);
+            }
+        }
+        self.sb_opens = self.sb_opens.saturating_sub(1);
+        if self.sb_opens == 0 {
+            self.sb_overflow = false;
+        }
+    }
+
     /// The record of the device `info` describes, made if needed.  Its
     /// names are taken when it is made, and again if the device number now
     /// belongs to another driver (dynamic majors are reused).
     fn dev(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
-        let i = match self.devs.iter().position(|d| d.used && d.dev == info.dev) {
+        let last = &self.devs[self.last_dev];
+        let found = if last.used && last.dev == info.dev {
+            Some(self.last_dev)
+        } else {
+            self.devs.iter().position(|d| d.used && d.dev == info.dev)
+        };
+        let i = match found {
             Some(i) => i,
             None => {
                 let i = self.devs.iter().position(|d| !d.used)?;
@@ -133,6 +187,7 @@ impl Table {
                 i
             }
         };
+        self.last_dev = i;
         let d = &mut self.devs[i];
         if d.owner != info.owner as usize {
             let mut name = [0u8; 32];
@@ -212,7 +267,8 @@ impl BdevInfo {
 /// `m` must be NULL or a live module.
 pub(crate) unsafe fn module_name(m: *mut bindings::module) -> Name<32> {
     if m.is_null() {
-        return Name::from_bytes(b"builtin");
+        const BUILTIN: Name<32> = Name::literal(b"builtin");
+        return BUILTIN;
     }
     // SAFETY: Per the safety contract.
     unsafe { Name::from_c((*m).name.as_ptr()) }
@@ -283,7 +339,7 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     match t.open_slot(data[3], true) {
         Some(i) => {
             if let Holder::Superblock(_) = holder {
-                t.sb_opens += 1;
+                t.sb_hold(i);
             }
             t.opens[i] = Open {
                 used: true,
@@ -324,7 +380,7 @@ fn on_release(regs: &Regs) {
         let o = &mut t.opens[i];
         o.used = false;
         if let Holder::Superblock(_) = o.holder {
-            t.sb_opens = t.sb_opens.saturating_sub(1);
+            t.sb_unhold(i);
         }
     }
     if let Some(d) = t.dev(&info) {

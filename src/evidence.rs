@@ -38,6 +38,20 @@ impl<const N: usize> Name<N> {
         len: 0,
     };
 
+    /// A name known when the module is built, such as `builtin`: made at
+    /// compile time, so a probe handler does not copy it byte by byte.  `s`
+    /// must be clean already (printable ASCII, no spaces or `=`) and fit.
+    pub(crate) const fn literal(s: &[u8]) -> Self {
+        let mut name = Self::EMPTY;
+        let mut i = 0;
+        while i < s.len() && i < N {
+            name.bytes[i] = s[i];
+            i += 1;
+        }
+        name.len = i as u8;
+        name
+    }
+
     /// Whether the name equals `s`.
     pub(crate) fn is(&self, s: &[u8]) -> bool {
         &self.bytes[..self.len as usize] == s
