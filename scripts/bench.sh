@@ -27,5 +27,41 @@ kvm) clock="real time (KVM)" ;;
 *) clock="real time ($how)" ;;
 esac
 sed -i "1a # clock: $clock" "$out/results.txt"
+
+# The instruction profile: where the instructions go, counted exactly by a
+# QEMU plugin (tests/bench/tbcount.c) in a second boot.  TCG only.
+profile() {
+	local prof=$out/profile trigger
+	case $how in
+	tcg*) ;;
+	*)
+		echo "# profile: not run: QEMU plugins need TCG, and this run used $how"
+		return
+		;;
+	esac
+	# The plugin marks windows when the kernel enters ksys_sync, at the
+	# address System.map gives: KASLR would move it.
+	trigger=$(awk '$3 == "ksys_sync" { print $1 }' "$KDIR/System.map" 2>/dev/null)
+	if [ -z "$trigger" ] || grep -q '^CONFIG_RANDOMIZE_BASE=y' "$KDIR/.config"; then
+		echo "# profile: not run: ksys_sync's address is not fixed in this kernel (System.map, KASLR)"
+		return
+	fi
+	mkdir -p "$prof"
+	cc -O2 -Wall -shared -fPIC -fvisibility=hidden -o "$prof/tbcount.so" tests/bench/tbcount.c
+	if ! RL_ICOUNT=1 RL_QEMU_PLUGIN="$prof/tbcount.so,outfile=$prof/tb,trigger=$trigger" \
+		"$here/vm.sh" "$KDIR" "$prof" 1800 "$top/tests/bench-profile.sh" "$prof" "$out/churn" \
+		>"$prof/vm.log" 2>&1; then
+		echo "# profile: the VM failed; see $prof/vm.log"
+		return
+	fi
+	python3 "$here/profile.py" "$prof" || true
+}
+if [ "${PROFILE:-1}" = 1 ]; then
+	echo "refledger: instruction profile (QEMU plugin)" >&2
+	{
+		echo
+		profile
+	} >>"$out/results.txt"
+fi
 cat "$out/results.txt"
 echo "refledger: results in $out/results.txt"

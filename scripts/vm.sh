@@ -49,10 +49,22 @@ extra=()
 # idle time skipped), so that timings inside the guest count instructions
 # and the host's load cannot move them.  Under KVM the clock is real.
 how=$accel
+qopts=
 if [ "$accel" = tcg ] && [ "${RL_ICOUNT:-0}" = 1 ]; then
-	extra+=(--qemu-opts="-icount shift=2,sleep=off")
+	qopts="-icount shift=2,sleep=off"
 	how="tcg -icount"
 fi
+# RL_QEMU_PLUGIN=SO,ARGS (make bench's instruction profile): a TCG plugin,
+# which only TCG can run.
+if [ -n "${RL_QEMU_PLUGIN:-}" ]; then
+	if [ "$accel" != tcg ]; then
+		echo "refledger: RL_QEMU_PLUGIN needs TCG, not $accel" >&2
+		exit 2
+	fi
+	qopts="$qopts -plugin $RL_QEMU_PLUGIN"
+	how="$how, plugin"
+fi
+[ -n "$qopts" ] && extra+=(--qemu-opts="$qopts")
 echo "refledger: booting $(basename "$kdir") with $how" >&2
 
 # QEMU truncates a stdout that is redirected to a file, so the console goes
