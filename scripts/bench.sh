@@ -54,7 +54,7 @@ profile() {
 		echo "# profile: the VM failed; see $prof/vm.log"
 		return
 	fi
-	python3 "$here/profile.py" "$prof" || true
+	python3 "$here/profile.py" "$prof" "$top/refledger.ko" || echo "# profile: scripts/profile.py failed"
 }
 if [ "${PROFILE:-1}" = 1 ]; then
 	echo "refledger: instruction profile (QEMU plugin)" >&2

@@ -167,14 +167,22 @@ impl Table {
     /// The record of the device `info` describes, made if needed.  Its
     /// names are taken when it is made, and again if the device number now
     /// belongs to another driver (dynamic majors are reused).
+    ///
+    /// Open/close churn is on one device at a time, so the record found
+    /// last is tried first, inline; the scan is out of line.
+    #[inline(always)]
     fn dev(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
-        let last = &self.devs[self.last_dev];
-        let found = if last.used && last.dev == info.dev {
-            Some(self.last_dev)
-        } else {
-            self.devs.iter().position(|d| d.used && d.dev == info.dev)
-        };
-        let i = match found {
+        let last = self.last_dev;
+        let d = &self.devs[last];
+        if d.used && d.dev == info.dev && d.owner == info.owner as usize {
+            return Some(&mut self.devs[last]);
+        }
+        self.dev_slow(info)
+    }
+
+    #[inline(never)]
+    fn dev_slow(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
+        let i = match self.devs.iter().position(|d| d.used && d.dev == info.dev) {
             Some(i) => i,
             None => {
                 let i = self.devs.iter().position(|d| !d.used)?;

@@ -851,7 +851,9 @@ fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize, deep:
         let t = evaluate(r, now, grace);
         let e = r.event(kind, now, Some(&ev), snap.s_active);
         inner.events.push(e);
-        note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+        if let Some(t) = t {
+            note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+        }
     };
     // The mount event announces a new record; no `seen` event.
     // SAFETY: The new mount holds a reference to `sb`.
@@ -970,7 +972,9 @@ fn on_deactivate_super(regs: &Regs) {
         let t = evaluate(r, now, grace);
         let e = r.event(Kind::Release, now, Some(&ev), snap.s_active);
         inner.events.push(e);
-        note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+        if let Some(t) = t {
+            note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+        }
     };
     // SAFETY: The caller of `deactivate_super` holds the reference it drops.
     unsafe { with_record(l, sb, &snap, false, false, ev.time, update) };
@@ -1106,7 +1110,9 @@ pub(crate) fn audit_locked(
         if !r.used || r.state == State::Freed || r.seen || r.first_seen >= start {
             if r.used && r.seen {
                 let t = evaluate(&mut inner.sbs.recs[i], now, grace);
-                note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+                if let Some(t) = t {
+                    note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+                }
             }
             continue;
         }
@@ -1129,14 +1135,15 @@ pub(crate) fn audit_locked(
 
 /// Records what [`evaluate`] found: an event, and for a new leak one dmesg
 /// line.
-fn note_transition(r: &Record, t: Option<Transition>, now: u64, events: &mut events::Ring) {
+/// Logs and records a leak flag or its resolution.  Callers test for a
+/// transition first: most probe hits have none, and the call is not free.
+fn note_transition(r: &Record, t: Transition, now: u64, events: &mut events::Ring) {
     match t {
-        Some(Transition::Leak) => {
+        Transition::Leak => {
             report_leak(r, now.saturating_sub(r.no_mounts_since) / 1_000_000);
             events.push(r.event(Kind::Leak, now, None, r.s_active));
         }
-        Some(Transition::Resolved) => events.push(r.event(Kind::Resolved, now, None, r.s_active)),
-        None => {}
+        Transition::Resolved => events.push(r.event(Kind::Resolved, now, None, r.s_active)),
     }
 }
 
