@@ -56,12 +56,15 @@ profile() {
 	fi
 	python3 "$here/profile.py" "$prof" "$top/refledger.ko" || echo "# profile: scripts/profile.py failed"
 }
+# The profile goes before the raw measurements, which end the file.
+# PROFILE=0 skips it.
 if [ "${PROFILE:-1}" = 1 ]; then
 	echo "refledger: instruction profile (QEMU plugin)" >&2
-	{
-		echo
-		profile
-	} >>"$out/results.txt"
+	profile >"$out/profile.txt"
+	awk -v prof="$out/profile.txt" '
+		/^# raw measurements/ { while ((getline l < prof) > 0) print l; print "" }
+		{ print }' "$out/results.txt" >"$out/results.tmp"
+	mv "$out/results.tmp" "$out/results.txt"
 fi
 cat "$out/results.txt"
 echo "refledger: results in $out/results.txt"

@@ -183,7 +183,7 @@ def main():
         keys = set(r_per) | set(f_per)
         net = sorted(((r_per.get(k, 0) - f_per.get(k, 0), k[0]) for k in keys if calls(k)),
                      reverse=True)
-        shown = ', '.join('%s %+.0f' % (s, v) for v, s in net[:6] if v >= 5)
+        shown = ', '.join('%s %+.0f' % (demangle(s), v) for v, s in net[:6] if v >= 5)
         print('%-16s calls: %s' % ('', shown))
     return 0
 
