@@ -32,6 +32,8 @@ pub(crate) const MAX_OPENS: usize = 1024;
 /// Opens held by superblocks that a superblock's shutdown finds without a
 /// scan of all opens.
 const MAX_SB_HELD: usize = 64;
+// Open slots are kept as `u16` in that list.
+const _: () = assert!(MAX_OPENS <= 1 << 16);
 
 /// Who holds an exclusive open.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -89,7 +91,8 @@ pub(crate) struct Table {
     /// `sb_overflow` is false; a superblock's shutdown looks only at these.
     sb_held: [u16; MAX_SB_HELD],
     /// Set when more opens were held by superblocks than `sb_held` has room
-    /// for, until none is left: shutdowns scan all opens meanwhile.
+    /// for, until half that many are left: shutdowns scan all opens
+    /// meanwhile.
     sb_overflow: bool,
     /// The device record found last: open/close churn is on one device at
     /// a time, so it is tried before the scan.
@@ -159,7 +162,18 @@ impl Table {
             }
         }
         self.sb_opens = self.sb_opens.saturating_sub(1);
-        if self.sb_opens == 0 {
+        if self.sb_overflow && self.sb_opens <= MAX_SB_HELD / 2 {
+            // Few enough again to list: one scan, so that shutdowns stop
+            // scanning.  Waiting for none to be left could mean waiting
+            // forever, since a root filesystem never closes its device.
+            let mut n = 0;
+            for (j, o) in self.opens.iter().enumerate() {
+                if o.used && matches!(o.holder, Holder::Superblock(_)) && n < MAX_SB_HELD {
+                    self.sb_held[n] = j as u16;
+                    n += 1;
+                }
+            }
+            self.sb_opens = n;
             self.sb_overflow = false;
         }
     }

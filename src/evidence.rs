@@ -42,6 +42,9 @@ impl<const N: usize> Name<N> {
     /// compile time, so a probe handler does not copy it byte by byte.  `s`
     /// must be clean already (printable ASCII, no spaces or `=`) and fit.
     pub(crate) const fn literal(s: &[u8]) -> Self {
+        // Evaluated at compile time, so a name that does not fit fails the
+        // build.
+        assert!(s.len() <= N && N <= u8::MAX as usize);
         let mut name = Self::EMPTY;
         let mut i = 0;
         while i < s.len() && i < N {

@@ -95,10 +95,10 @@ void rl_current_comm(char *buf, size_t len)
 	 * handling: the name may change under us (prctl), and the reader
 	 * stops at the first NUL and cleans the bytes when it prints them.
 	 */
-	BUILD_BUG_ON(sizeof(current->comm) != 16);
+	BUILD_BUG_ON(sizeof(current->comm) != TASK_COMM_LEN);
 	/* A constant size, so the compiler copies two words inline. */
-	if (len >= 16)
-		memcpy(buf, current->comm, 16);
+	if (len >= TASK_COMM_LEN)
+		memcpy(buf, current->comm, TASK_COMM_LEN);
 	else
 		memcpy(buf, current->comm, len);
 }

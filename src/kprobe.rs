@@ -64,12 +64,14 @@ impl Regs {
         // short handler, and guards against nothing here, since the word is
         // the top of the stack the probed function is running on.
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: `self.0` is valid as in `arg`.  On entry, `sp` points at
-        // the return address the call pushed, on the live stack of the
-        // probed function, which stays mapped while it runs.
+        // SAFETY: `self.0` is valid as in `arg`.  `sp` is the stack pointer
+        // of the code the probe interrupted, on a live kernel stack (task,
+        // IRQ or exception), which stays mapped while it runs; at a
+        // function's entry it points at the return address the call pushed.
         return unsafe { core::ptr::read((*self.0).sp as *const usize) };
         #[cfg(not(target_arch = "x86_64"))]
-        // SAFETY: As in `arg`; the read is bounds-checked against the stack.
+        // SAFETY: As in `arg`; the helper reads the word with
+        // `copy_from_kernel_nofault()`.
         unsafe {
             bindings::rl_entry_return_address(self.0) as usize
         }

@@ -1134,9 +1134,8 @@ pub(crate) fn audit_locked(
 }
 
 /// Records what [`evaluate`] found: an event, and for a new leak one dmesg
-/// line.
-/// Logs and records a leak flag or its resolution.  Callers test for a
-/// transition first: most probe hits have none, and the call is not free.
+/// line.  Callers test for a transition first: most probe hits have none,
+/// and the call is not free.
 fn note_transition(r: &Record, t: Transition, now: u64, events: &mut events::Ring) {
     match t {
         Transition::Leak => {

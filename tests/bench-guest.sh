@@ -13,16 +13,9 @@ D=/sys/kernel/debug/refledger
 raw=$out/raw.txt
 res=$out/results.txt
 : >"$raw"
-mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
-work=$(mktemp -d)
 ROUNDS=${ROUNDS:-9}
-
-truncate -s 64M "$work/ext4.img"
-loop=$(losetup -f --show "$work/ext4.img")
-mkfs.ext4 -q "$loop"
-insmod "$top/tests/fixtures/swapblk/swapblk.ko"
-udevadm settle 2>/dev/null
-mkdir -p "$work/t" "$work/e"
+. "$top/tests/bench/common.sh"
+bench_setup
 
 # The peer: bpftrace running tests/bench/peer.bt, where it can run here.
 bt_pid=
@@ -72,19 +65,6 @@ unload() {
 	esac
 }
 ops() { sed -n 's/.*ops_per_sec=\([0-9.]*\).*/\1/p'; }
-
-# After a load: let deferred work (RCU callbacks, freeing of module init
-# memory, the first audit) finish, and run each workload briefly, so that
-# one-time costs (first records, call-site caches) are not measured.  Under
-# -icount an idle guest skips ahead, so the sleeps cost no real time.
-settle() {
-	sleep 1
-	"$churn" mount-tmpfs 100 "$work/t" >/dev/null
-	"$churn" mount-ext4 10 "$loop" "$work/e" >/dev/null
-	"$churn" openclose 1000 "$loop" >/dev/null
-	"$churn" openclose 1000 /dev/swapblk0 >/dev/null
-	sleep 1
-}
 
 # measure ROUND CONFIG NAME COMMAND...: one measurement, appended to the raw
 # file.

@@ -14,16 +14,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 prof=$1
 churn=$2
 : >"$prof/windows.txt"
-mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+. "$top/tests/bench/common.sh"
+bench_setup
 # The symbol addresses scripts/profile.py needs.
 echo 0 >/proc/sys/kernel/kptr_restrict
-work=$(mktemp -d)
-truncate -s 64M "$work/ext4.img"
-loop=$(losetup -f --show "$work/ext4.img")
-mkfs.ext4 -q "$loop"
-insmod "$top/tests/fixtures/swapblk/swapblk.ko"
-udevadm settle 2>/dev/null
-mkdir -p "$work/t" "$work/e"
 
 # Each sync(2) ends the plugin's current window: the first one the kernel
 # sees is dump 0.  Nothing else in the guest calls sync.
@@ -50,13 +44,7 @@ for cfg in none floor refledger; do
 	refledger) insmod "$top/refledger.ko" ;;
 	esac
 	cat /proc/kallsyms >"$prof/kallsyms.$cfg"
-	# As in bench-guest.sh: one-time costs are not measured.
-	sleep 1
-	"$churn" mount-tmpfs 100 "$work/t" >/dev/null
-	"$churn" mount-ext4 10 "$loop" "$work/e" >/dev/null
-	"$churn" openclose 1000 "$loop" >/dev/null
-	"$churn" openclose 1000 /dev/swapblk0 >/dev/null
-	sleep 1
+	settle
 	window $cfg mount_tmpfs 2000 "$churn" mount-tmpfs 2000 "$work/t"
 	window $cfg mount_ext4 100 "$churn" mount-ext4 100 "$loop" "$work/e"
 	window $cfg bdev_openclose 20000 "$churn" openclose 20000 "$loop"
