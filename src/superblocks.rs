@@ -1246,9 +1246,8 @@ type RecordCopy = (
     [Option<Site>; SITES_PER_SB],
 );
 
-/// Copies record `i` out of the table, with its evidence, under the lock.
-/// Copies record `i` out of the table without its evidence, for readers
-/// that print only the record.
+/// Copies record `i` out of the table without its evidence, under the lock,
+/// for readers that print only the record.
 fn copy_bare(l: &Ledger, i: usize) -> Option<Record> {
     let inner = l.inner.lock();
     let r = &inner.sbs.recs[i];
@@ -1260,6 +1259,7 @@ fn slots(l: &Ledger) -> usize {
     l.inner.lock().sbs.slots()
 }
 
+/// Copies record `i` out of the table, with its evidence, under the lock.
 fn copy_record(l: &Ledger, i: usize) -> Option<RecordCopy> {
     let inner = l.inner.lock();
     let r = inner.sbs.recs[i];

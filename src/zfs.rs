@@ -24,7 +24,7 @@
 use crate::{
     bindings,
     debugfs::{seq_print, SeqFile},
-    evidence::{now_ns, Evidence, Name, Secs},
+    evidence::{Evidence, Name, Secs},
     kprobe::{Handler, ProbeData, Regs},
     ledger,
     probes::{Candidate, Spec},
@@ -189,7 +189,7 @@ fn hold_exit(regs: &Regs, data: &ProbeData) {
         z.flagged[i] = rec;
         z.nflagged += 1;
         if sb != 0 {
-            if let Some(e) = inner.sbs.note_hold_leak(sb, now_ns(), &rec.ev) {
+            if let Some(e) = inner.sbs.note_hold_leak(sb, rec.ev.time, &rec.ev) {
                 inner.events.push(e);
             }
         }
@@ -246,7 +246,7 @@ fn export_exit(regs: &Regs, data: &ProbeData) {
     // SAFETY: The pool name the caller passed, valid during the call.
     let _pool: Name<48> = unsafe { Name::from_c(data[0] as *const _) };
     let ev = Evidence::capture_regs(regs, data[1]);
-    let now = now_ns();
+    let now = ev.time;
     let mut guard = l.inner.lock();
     let inner = &mut *guard;
     inner.sbs.note_busy(
