@@ -4,9 +4,10 @@
 # The kernel is Debian's linux-source-6.12, configured from tinyconfig plus
 # qemu/refledger.config and built with LLVM=1.  The result lives under
 # $RL_CACHE/kernel-<key>, where <key> hashes everything that produced it: the
-# source package version, the fragment, the build recipe's version (bump
-# RECIPE when a change to this script changes what it builds), rustc, bindgen
-# and clang.
+# source package version, the fragment's settings (not its comments, so
+# rewording one does not rebuild the kernel), the build recipe's version
+# (bump RECIPE when a change to this script changes what it builds), rustc,
+# bindgen and clang.
 # Builds run under a lock, and a tree counts as built only once the file
 # .complete is written after a successful build: an interrupted or concurrent
 # build is never taken for a good one.  The tree is built in place, not moved
@@ -24,9 +25,14 @@ if [ -z "$tarball" ]; then
 fi
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 RECIPE=1
+# The fragment's settings: options set, and options asked to be off with
+# Kconfig's own "# CONFIG_X is not set".
+settings() {
+	grep -E '^(CONFIG_[A-Za-z0-9_]+=|# CONFIG_[A-Za-z0-9_]+ is not set$)' "$frag"
+}
 key=$( {
 	echo "$srcver recipe $RECIPE"
-	cat "$frag"
+	settings
 	rustc --version
 	bindgen --version
 	clang --version | head -n1
@@ -56,20 +62,34 @@ mk -s tinyconfig >/dev/null
 "$out/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$frag" >/dev/null
 mk -s olddefconfig >/dev/null
 
-# Kconfig silently drops options whose dependencies are missing: check that
-# every requested option survived.
+# A line that is neither a setting nor a comment would be left out of the
+# key and the check below, and Kconfig only warns about it.
+if grep -nvE '^(CONFIG_[A-Za-z0-9_]+=|#|$)' "$frag" >&2; then
+	echo "refledger: qemu/refledger.config: the lines above are not settings" >&2
+	exit 1
+fi
+
+# Kconfig silently drops options whose dependencies are missing, and turns
+# on options that others select: check that every setting survived.
 missing=0
 while IFS= read -r line; do
-	case "$line" in ''|'#'*) continue ;; esac
-	if ! grep -qxF -- "$line" "$out/.config"; then
+	case "$line" in
+	'# '*)
+		name=${line#\# }
+		name=${name%% *}
+		grep -q "^$name=" "$out/.config" || continue
+		;;
+	*)
+		grep -qxF -- "$line" "$out/.config" && continue
 		name=${line%%=*}
-		have=$(grep -E "^($name=|# $name is not set)" "$out/.config" || echo "absent")
-		echo "refledger: config fragment asks for '$line' but the kernel has '$have'" >&2
-		missing=1
-	fi
-done < "$frag"
+		;;
+	esac
+	have=$(grep -E "^($name=|# $name is not set)" "$out/.config" || echo "absent")
+	echo "refledger: config fragment asks for '$line' but the kernel has '$have'" >&2
+	missing=1
+done < <(settings)
 if [ "$missing" != 0 ]; then
-	echo "refledger: fix qemu/refledger.config (a dependency is missing)" >&2
+	echo "refledger: fix qemu/refledger.config (a dependency is missing, or an option asked off is selected by another)" >&2
 	exit 1
 fi
 

@@ -95,6 +95,11 @@ int main(int argc, char **argv)
 				len += r;
 			if (r < 0)
 				die("read");
+			if (len == sizeof(buf)) {
+				fprintf(stderr, "churn: %s is larger than %zu bytes\n",
+					argv[3], sizeof(buf));
+				return 1;
+			}
 			close(fd);
 		}
 	} else {
