@@ -158,7 +158,7 @@ def main():
     print('%-16s %8s %8s %9s | %12s | %9s %8s %8s | %10s %6s' % (
         'workload', 'none', 'floor', 'refledger', 'floor_probes',
         'rl_probes', 'rl_own', 'rl_calls', 'cost/floor', 'ratio'))
-    names = ['mount_tmpfs', 'mount_ext4', 'bdev_openclose', 'module_getput']
+    names = list(MARKER)
     for name in names:
         n_per, n_tot = data[('none', name)]
         f_per, f_tot = data[('floor', name)]

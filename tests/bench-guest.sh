@@ -64,7 +64,9 @@ unload() {
 	peer) peer_stop ;;
 	esac
 }
-ops() { sed -n 's/.*ops_per_sec=\([0-9.]*\).*/\1/p'; }
+# field NAME: the number churn printed as NAME=.
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+ops() { field ops_per_sec; }
 
 # measure ROUND CONFIG NAME COMMAND...: one measurement, appended to the raw
 # file.
@@ -183,8 +185,8 @@ mkdir -p "$work/hold"
 # over 9p counted too (a `date; true; date` alone measured 167 ms here).
 nreads=3
 read_out=$("$churn" read $nreads $D/superblocks)
-lines=$(echo "$read_out" | sed -n 's/.*lines=\([0-9]*\).*/\1/p')
-secs=$(echo "$read_out" | sed -n 's/.*seconds=\([0-9.]*\).*/\1/p')
+lines=$(echo "$read_out" | field lines)
+secs=$(echo "$read_out" | field seconds)
 if [ -n "$lines" ] && [ -n "$secs" ]; then
 	read_ms=$(awk -v s="$secs" -v n=$nreads 'BEGIN { printf "%d", s * 1000 / n }')
 else
