@@ -171,15 +171,28 @@ def main():
         print('%-16s %8.0f %8.0f %9.0f | %12.0f | %9.0f %8.0f %8.0f | %10.2f %6.3f' % (
             name, n_tot, f_tot, r_tot, f_probes, r_probes, r_own, r_calls,
             cost / f_probes if f_probes > 0 else float('nan'), n_tot / (n_tot + cost)))
+    def biggest(pairs):
+        """'name count, ...' for the (count, symbol) pairs above 2% of their sum."""
+        pairs = sorted(pairs, reverse=True)
+        total = sum(v for v, _ in pairs)
+        return ', '.join('%s %.0f' % (demangle(s), v) for v, s in pairs if v >= 0.02 * total)
+
+    print()
+    print("# where the floor's instructions go, per operation (functions above 2%): the")
+    print('#   ftrace trampoline and kprobe handler run on every kprobe hit, rethook on every')
+    print('#   kretprobe return')
+    for name in names:
+        n_per, _ = data[('none', name)]
+        f_per, _ = data[('floor', name)]
+        print('%-16s floor: %s' % (name, biggest(
+            (f_per.get(k, 0) - n_per.get(k, 0), k[0])
+            for k in set(f_per) | set(n_per) if own(k) or mach(k))))
     print()
     print("# where refledger's own instructions go, per operation (functions above 2%)")
     for name in names:
         r_per, _ = data[('refledger', name)]
         f_per, _ = data[('floor', name)]
-        mine = sorted(((v, k[0]) for k, v in r_per.items() if own(k)), reverse=True)
-        total = sum(v for v, _ in mine)
-        shown = ', '.join('%s %.0f' % (demangle(s), v) for v, s in mine if v >= 0.02 * total)
-        print('%-16s own: %s' % (name, shown))
+        print('%-16s own: %s' % (name, biggest((v, k[0]) for k, v in r_per.items() if own(k))))
         keys = set(r_per) | set(f_per)
         net = sorted(((r_per.get(k, 0) - f_per.get(k, 0), k[0]) for k in keys if calls(k)),
                      reverse=True)
