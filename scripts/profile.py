@@ -179,8 +179,8 @@ def main():
 
     print()
     print("# where the floor's instructions go, per operation (functions above 2%): the")
-    print('#   ftrace trampoline and kprobe handler run on every kprobe hit, rethook on every')
-    print('#   kretprobe return')
+    print('#   the ftrace trampoline and kprobe handler run on every probe hit, rethook on every')
+    print('#   kretprobe call (a node taken at entry, the trampoline at return)')
     for name in names:
         n_per, _ = data[('none', name)]
         f_per, _ = data[('floor', name)]
