@@ -8,11 +8,9 @@
 //! for a control file, [`Store`]).  One `file_operations` table serves every
 //! file; the file's entry in the directory says which object to show.
 
-use crate::bindings;
+use crate::{bindings, compat};
 use core::{ffi::c_void, fmt, ptr};
-use kernel::{
-    error::from_err_ptr, ffi, prelude::*, str::CStr, types::Opaque, uaccess::UserSlice, ThisModule,
-};
+use kernel::{c_str, error::from_err_ptr, ffi, prelude::*, str::CStr, types::Opaque, ThisModule};
 
 const PAGE: usize = 4096;
 /// The largest buffer preallocated from a size hint; beyond it the seq_file
@@ -34,8 +32,8 @@ impl SeqFile {
         unsafe {
             bindings::seq_printf(
                 self.0,
-                c"%pA".as_ptr().cast(),
-                &args as *const fmt::Arguments<'_> as *const c_void,
+                c_str!("%pA").as_char_ptr(),
+                core::ptr::from_ref(&args).cast::<c_void>(),
             )
         };
     }
@@ -44,22 +42,22 @@ impl SeqFile {
     pub(crate) fn symbol(&self, addr: usize) {
         // SAFETY: As in `print`; `%pS` takes any address and only looks it up
         // in kallsyms.
-        unsafe { bindings::seq_printf(self.0, c"%pS".as_ptr().cast(), addr as *const c_void) };
+        unsafe { bindings::seq_printf(self.0, c_str!("%pS").as_char_ptr(), addr as *const c_void) };
     }
 
     /// Appends `ptr` as a hashed id (the `%p` format): stable for one boot,
     /// never the raw address.
     pub(crate) fn hashed(&self, ptr: usize) {
-        self.hashed_as(c"%p", ptr);
+        self.hashed_as(c_str!("%p"), ptr);
     }
 
     /// Appends `ptr` hashed, formatted by `fmt`, a C format whose only
-    /// conversion is one `%p` (such as `c"sb=%p"`): one call where a key and
+    /// conversion is one `%p` (such as `c_str!("sb=%p")`): one call where a key and
     /// its value would otherwise take two.
-    pub(crate) fn hashed_as(&self, fmt: &core::ffi::CStr, ptr: usize) {
+    pub(crate) fn hashed_as(&self, fmt: &CStr, ptr: usize) {
         // SAFETY: As in `print`; per this function's contract, `fmt` takes
         // one pointer argument, which `%p` only hashes.
-        unsafe { bindings::seq_printf(self.0, fmt.as_ptr().cast(), ptr as *const c_void) };
+        unsafe { bindings::seq_printf(self.0, fmt.as_char_ptr(), ptr as *const c_void) };
     }
 }
 
@@ -177,7 +175,7 @@ impl Dir {
     /// `data` must stay valid until this `Dir` is dropped.
     pub(crate) unsafe fn add<T: Show>(&mut self, name: &CStr, data: &T) -> Result {
         let entry = Entry {
-            data: (data as *const T).cast(),
+            data: core::ptr::from_ref(data).cast(),
             show: show_erased::<T>,
             size_hint: size_hint_erased::<T>,
             store: None,
@@ -193,7 +191,7 @@ impl Dir {
     /// `data` must stay valid until this `Dir` is dropped.
     pub(crate) unsafe fn add_rw<T: Store>(&mut self, name: &CStr, data: &T) -> Result {
         let entry = Entry {
-            data: (data as *const T).cast(),
+            data: core::ptr::from_ref(data).cast(),
             show: show_erased::<T>,
             size_hint: size_hint_erased::<T>,
             store: Some(store_erased::<T>),
@@ -203,12 +201,14 @@ impl Dir {
 
     fn create(&mut self, name: &CStr, mode: u16, entry: Entry) -> Result {
         let entry = KBox::new(entry, GFP_KERNEL)?;
-        let private = (&*entry as *const Entry).cast_mut().cast::<c_void>();
+        let private = core::ptr::from_ref::<Entry>(&*entry)
+            .cast_mut()
+            .cast::<c_void>();
         self.entries.push(entry, GFP_KERNEL)?;
         // SAFETY: `self.dentry` is our directory (type invariants); `fops` and
         // the entry are boxed and live until after the directory is removed.
         let file = unsafe {
-            bindings::debugfs_create_file(
+            bindings::rl_debugfs_create_file(
                 name.as_char_ptr(),
                 mode,
                 self.dentry,
@@ -291,7 +291,7 @@ unsafe extern "C" fn write_trampoline(
         return EINVAL.to_errno() as isize;
     }
     let mut input = [0u8; MAX_WRITE];
-    let mut reader = UserSlice::new(buf as usize, len).reader();
+    let mut reader = compat::user_slice(buf, len).reader();
     if let Err(e) = reader.read_slice(&mut input[..len]) {
         return e.to_errno() as isize;
     }

@@ -212,8 +212,8 @@ impl Evidence {
         // SAFETY: `raw` has room for `UNWIND_DEPTH` entries; unwinding the
         // current stack does not sleep.
         let n =
-            unsafe { bindings::stack_trace_save(raw.as_mut_ptr().cast(), UNWIND_DEPTH as u32, 0) }
-                as usize;
+            unsafe { bindings::stack_trace_save(raw.as_mut_ptr().cast(), UNWIND_DEPTH as u32, 0) };
+        let n = n as usize;
         Self::with_stack(caller, &raw[..n.min(UNWIND_DEPTH)])
     }
 
@@ -297,7 +297,7 @@ impl Evidence {
 /// The bare name of the function containing `addr` (`%ps`), into `buf`.
 pub(crate) fn symbol_name(addr: usize, buf: &mut [u8; 64]) -> &[u8] {
     // SAFETY: `buf` has room for its length; the lookup does not sleep.
-    unsafe { bindings::rl_symbol_name(buf.as_mut_ptr().cast(), buf.len(), addr as _) };
+    unsafe { bindings::rl_symbol_name(buf.as_mut_ptr().cast(), buf.len(), addr) };
     let n = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
     &buf[..n]
 }
@@ -330,7 +330,7 @@ impl SiteClass {
         }
         let mut buf = [0u8; 64];
         let yes = names.contains(&symbol_name(addr, &mut buf));
-        slot.store(key | yes as usize, Ordering::Relaxed);
+        slot.store(key | usize::from(yes), Ordering::Relaxed);
         yes
     }
 }

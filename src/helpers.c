@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The C side of refledger.ko: module parameters, which 6.12's Rust `module!`
- * cannot declare, and wrappers for inline functions.
+ * cannot declare, wrappers for inline functions and macros, and the one read
+ * of a structure private to fs/ (struct mount).  What differs between the
+ * kernels refledger supports is decided here by what the kernel's headers
+ * declare (RL_SB_MOUNTS_PTR comes from Kbuild), so the Rust side sees one API.
  */
 #include <linux/blkdev.h>
+#include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/kprobes.h>
 #include <linux/delay.h>
@@ -18,8 +22,22 @@
 #include <linux/ptrace.h>
 #include <linux/stacktrace.h>
 #include <asm/unwind.h>
+#ifdef RL_SB_MOUNTS_PTR
+/*
+ * fs/mount.h, for struct mount: sb->s_mounts points to one since the list
+ * became a chain through mnt_next_for_sb (after 6.12).  Kbuild puts the
+ * kernel's fs/ directory on the include path.
+ */
+#include <mount.h>
+#endif
 
 #include "helpers.h"
+
+/*
+ * In C because 7.x's `module!` spells this `authors: [...]` and 6.12's
+ * `author: "..."`: one declaration for both.
+ */
+MODULE_AUTHOR("refledger developers");
 
 static char *extra_probes;
 module_param(extra_probes, charp, 0400);
@@ -115,7 +133,11 @@ void rl_init_delayed_work(struct delayed_work *dw, work_func_t fn)
 
 bool rl_queue_delayed_work_ms(struct delayed_work *dw, unsigned int ms)
 {
-	return queue_delayed_work(system_wq, dw, msecs_to_jiffies(ms));
+	/*
+	 * schedule_delayed_work(): system_wq in 6.12, system_percpu_wq in 7.x,
+	 * where system_wq is deprecated and warns when used.
+	 */
+	return schedule_delayed_work(dw, msecs_to_jiffies(ms));
 }
 
 struct delayed_work *rl_to_delayed_work(struct work_struct *work)
@@ -136,6 +158,17 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
 			   sb, fstype, s_id, s_active, stalled_ms);
 }
 
+/* The registered type after t, or NULL; under rcu_read_lock(). */
+static struct file_system_type *rl_fs_type_after(struct file_system_type *t)
+{
+#ifdef RL_FS_TYPES_HLIST
+	return hlist_entry_safe(rcu_dereference(hlist_next_rcu(&t->list)),
+				struct file_system_type, list);
+#else
+	return READ_ONCE(t->next);
+#endif
+}
+
 /* The module whose filesystem type the audit is walking, or NULL. */
 static struct module *rl_walking;
 
@@ -146,7 +179,7 @@ struct file_system_type *rl_fs_type_next(struct file_system_type *start,
 	unsigned int i = 0;
 
 	rcu_read_lock();
-	for (t = start; t; t = READ_ONCE(t->next), i++) {
+	for (t = start; t; t = rl_fs_type_after(t), i++) {
 		if (i < *pos)
 			continue;
 		*pos = i + 1;
@@ -189,6 +222,40 @@ void rl_tracepoint_synchronize_unregister(void)
 void rl_bdev_name(char *buf, size_t len, struct block_device *bdev)
 {
 	snprintf(buf, len, "%pg", bdev);
+}
+
+struct dentry *rl_debugfs_create_file(const char *name, umode_t mode, struct dentry *parent,
+				      void *data, const struct file_operations *fops)
+{
+	return debugfs_create_file(name, mode, parent, data, fops);
+}
+
+int rl_sb_mounts(struct super_block *sb)
+{
+#ifdef RL_SB_MOUNTS_PTR
+	struct mount *m;
+	int n = 0;
+
+	/*
+	 * A struct mount is freed after an RCU grace period (mntput_no_expire
+	 * -> delayed_free_vfsmnt), so under rcu_read_lock() the chain can be
+	 * followed, though it may change as it is read.
+	 */
+	rcu_read_lock();
+	m = READ_ONCE(sb->s_mounts);
+	if (m)
+		n = READ_ONCE(m->mnt_next_for_sb) ? 2 : 1;
+	rcu_read_unlock();
+	return n;
+#else
+	/* Only compared, never followed: two pointer reads tell 0, 1 or more. */
+	struct list_head *head = &sb->s_mounts;
+	struct list_head *next = READ_ONCE(head->next);
+
+	if (next == head)
+		return 0;
+	return next == READ_ONCE(head->prev) ? 1 : 2;
+#endif
 }
 
 void rl_rcu_read_lock(void)

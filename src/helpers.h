@@ -55,7 +55,7 @@ u64 rl_ktime_get_ns(void);
 /* INIT_DELAYED_WORK(), a macro. */
 void rl_init_delayed_work(struct delayed_work *dw, work_func_t fn);
 
-/* queue_delayed_work(system_wq, dw, msecs_to_jiffies(ms)), both inline. */
+/* schedule_delayed_work(dw, msecs_to_jiffies(ms)), both inline. */
 bool rl_queue_delayed_work_ms(struct delayed_work *dw, unsigned int ms);
 
 /* to_delayed_work(), a macro (container_of). */
@@ -97,6 +97,21 @@ void rl_tracepoint_synchronize_unregister(void);
 
 /* snprintf("%pg") of a block device: its name, such as "loop0" or "sda1". */
 void rl_bdev_name(char *buf, size_t len, struct block_device *bdev);
+
+/*
+ * debugfs_create_file(), a function in 6.12 and a _Generic macro over
+ * debugfs_create_file_full() since.
+ */
+struct dentry *rl_debugfs_create_file(const char *name, umode_t mode, struct dentry *parent,
+				      void *data, const struct file_operations *fops);
+
+/*
+ * How many struct mounts sb->s_mounts holds: 0, 1, or 2 for two or more.  A
+ * racy read, as exact as one can be; the caller keeps sb allocated.  In
+ * 6.12 s_mounts is a list_head; later kernels chain struct mounts (private
+ * to fs/) from a pointer.
+ */
+int rl_sb_mounts(struct super_block *sb);
 
 /* rcu_read_lock() and rcu_read_unlock(), inline functions. */
 void rl_rcu_read_lock(void);

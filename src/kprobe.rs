@@ -242,7 +242,7 @@ impl Probe {
                 Handler::Return { .. } => {
                     (*raw).entry_handler = Some(entry_trampoline);
                     (*raw).handler = Some(exit_trampoline);
-                    (*raw).data_size = core::mem::size_of::<ProbeData>() as _;
+                    (*raw).data_size = core::mem::size_of::<ProbeData>();
                     // 0 lets the core choose: max(10, 2 * number of CPUs).
                     (*raw).maxactive = 0;
                     bindings::register_kretprobe(raw)

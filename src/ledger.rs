@@ -8,7 +8,7 @@
 //! `RefLedger` in the crate root), so a handler never sees a freed ledger.
 
 use crate::{
-    bdevs, bindings,
+    bdevs, bindings, compat,
     debugfs::{seq_print, SeqFile, Show, Store},
     events, modules,
     probes::ProbeSet,
@@ -83,7 +83,7 @@ static PROBES: AtomicPtr<ProbeSet> = AtomicPtr::new(core::ptr::null_mut());
 /// it after [`Ledger::stop_notifier`].
 pub(crate) fn publish_probes(p: Option<&ProbeSet>) {
     PROBES.store(
-        p.map_or(core::ptr::null_mut(), |p| (p as *const ProbeSet).cast_mut()),
+        p.map_or(core::ptr::null_mut(), |p| core::ptr::from_ref(p).cast_mut()),
         Ordering::Release,
     );
 }
@@ -137,7 +137,10 @@ impl Ledger {
     /// Publishes the ledger to probe handlers.  The ledger must stay pinned
     /// where it is until it is dropped, which unpublishes it.
     pub(crate) fn publish(self: Pin<&Self>) {
-        LEDGER.store((&*self as *const Self).cast_mut(), Ordering::Release);
+        LEDGER.store(
+            core::ptr::from_ref::<Self>(&*self).cast_mut(),
+            Ordering::Release,
+        );
     }
 
     /// Registers the module notifier, runs a first audit and starts the
@@ -182,7 +185,7 @@ impl Ledger {
 
     /// The grace period in nanoseconds.
     pub(crate) fn grace_ns(&self) -> u64 {
-        self.grace_ms() as u64 * 1_000_000
+        u64::from(self.grace_ms()) * 1_000_000
     }
 
     /// The audit period in milliseconds.
@@ -264,9 +267,9 @@ unsafe extern "C" fn module_notify(
             let name = CStr::from_char_ptr((*data.cast::<bindings::module>()).name.as_ptr());
             let probes = &*probes;
             if live {
-                probes.arm_module(name.as_bytes());
+                probes.arm_module(compat::cstr_bytes(name));
             } else {
-                probes.disarm_module(name.as_bytes());
+                probes.disarm_module(compat::cstr_bytes(name));
             }
         }
     }

@@ -20,6 +20,7 @@
 
 use crate::{
     bindings,
+    compat::CStrDisplay,
     debugfs::{seq_print, SeqFile},
     evidence::{now_ns, Evidence, Name, Secs},
     kprobe::{Handler, ProbeData, Regs},
@@ -89,10 +90,11 @@ impl ModSlot {
 
     /// The module's name, once the slot is filled.
     fn name(&self) -> Option<Name<NAME_LEN>> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
         // SAFETY: Written before `ready` was released (type invariants).
-        self.ready
-            .load(Ordering::Acquire)
-            .then(|| unsafe { *self.name.get() })
+        Some(unsafe { *self.name.get() })
     }
 
     fn balance(&self) -> i64 {
@@ -141,7 +143,7 @@ const RETIRED: usize = 1;
 fn name_hash(name: &[u8]) -> u64 {
     // FNV-1a; never 0 for a non-empty name in practice, and 0 marks unused.
     name.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
     }) | 1
 }
 
@@ -190,7 +192,7 @@ unsafe fn slot_for(m: *mut bindings::module, delta: i64) -> Option<usize> {
                     unsafe {
                         let name = module_name(m);
                         *s.name.get() = name;
-                        let rc = bindings::module_refcount(m) as i64;
+                        let rc = i64::from(bindings::module_refcount(m));
                         s.baseline.store(rc - delta, Ordering::Relaxed);
                         s.tracked
                             .store(wanted(name_bytes(&name)), Ordering::Relaxed);
@@ -269,7 +271,7 @@ unsafe fn account(m: *mut bindings::module, ip: usize, delta: i64) {
         return;
     }
     // SAFETY: `m` is live.
-    let rc = unsafe { bindings::module_refcount(m) } as i64;
+    let rc = i64::from(unsafe { bindings::module_refcount(m) });
     if rc < 0
         && s.flagged
             .compare_exchange(
@@ -330,7 +332,7 @@ impl ModuleProbes {
             seq_print!(
                 m,
                 "symbol=module:{} role=module_refcount type=tracepoint ",
-                p.name()
+                CStrDisplay(p.name())
             );
             match (p.armed(), p.error()) {
                 (true, _) => seq_print!(m, "state=armed"),
@@ -415,7 +417,7 @@ fn delete_exit(regs: &Regs, data: &ProbeData) {
         bindings::copy_from_user_nofault(
             buf.as_mut_ptr().cast(),
             data[0] as *const c_void,
-            (NAME_LEN - 1) as _,
+            NAME_LEN - 1,
         )
     };
     if n != 0 {
@@ -456,8 +458,11 @@ fn refcount(s: &ModSlot) -> Option<i64> {
     // a module not seen gone is still allocated.
     unsafe {
         bindings::rl_rcu_read_lock();
-        let rc = (!s.gone.load(Ordering::Acquire))
-            .then(|| bindings::module_refcount(s.key.load(Ordering::Relaxed) as *mut _) as i64);
+        let rc = (!s.gone.load(Ordering::Acquire)).then(|| {
+            i64::from(bindings::module_refcount(
+                s.key.load(Ordering::Relaxed) as *mut _
+            ))
+        });
         bindings::rl_rcu_read_unlock();
         rc
     }

@@ -10,10 +10,11 @@
 //! from "not loaded".
 
 use crate::{
+    compat::{self, CStrDisplay},
     debugfs::{seq_print, SeqFile, Show},
     kprobe::{Handler, Probe},
 };
-use kernel::{fmt, prelude::*, str::CString};
+use kernel::{prelude::*, str::CString};
 
 /// A symbol that can fill a role, with the handler that understands its
 /// arguments (they differ between kernel versions).
@@ -64,7 +65,7 @@ impl ProbeSet {
         let mut probes = KVec::new();
         for spec in specs.iter().flat_map(|s| s.iter()) {
             for c in spec.candidates {
-                let name = CString::try_from_fmt(fmt!("{}", c.symbol))?;
+                let name = c.symbol.to_cstring()?;
                 probes.push(
                     KBox::pin_init(
                         Probe::new(name, spec.role, spec.module, c.handler),
@@ -75,11 +76,11 @@ impl ProbeSet {
             }
         }
         if let Some(extra) = extra {
-            let names = parse_extra(extra.as_bytes())?;
+            let names = parse_extra(compat::cstr_bytes(extra))?;
             for name in names.iter().take_while(|n| !n.is_empty()) {
                 // The parser checked the name is ASCII.
                 let name = core::str::from_utf8(name).map_err(|_| EINVAL)?;
-                let name = CString::try_from_fmt(fmt!("{}", name))?;
+                let name = CString::try_from_fmt(format_args!("{}", name))?;
                 let handler = Handler::Entry(count_only);
                 probes.push(
                     KBox::pin_init(Probe::new(name, ROLE_EXTRA, None, handler), GFP_KERNEL)?,
@@ -185,7 +186,7 @@ impl Show for ProbeSet {
             seq_print!(
                 m,
                 "symbol={} role={} type={} ",
-                p.symbol(),
+                CStrDisplay(p.symbol()),
                 p.role(),
                 p.kind()
             );
@@ -205,7 +206,7 @@ impl Show for ProbeSet {
                 let by = self.probes[..i]
                     .iter()
                     .find(|q| q.role() == p.role() && q.armed())
-                    .map(|q| q.symbol());
+                    .map(|q| CStrDisplay(q.symbol()));
                 match by {
                     Some(s) => seq_print!(m, "state=unused reason=\"role served by {}\"", s),
                     None => seq_print!(m, "state=disarmed"),

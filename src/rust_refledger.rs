@@ -17,18 +17,20 @@
 //! - `control`: `grace_ms=N`, `audit_ms=N`, `modules=...`, `reset`, `audit`.
 //!
 //! Module parameters (declared in `helpers.c`, because 6.12's `module!` has
-//! none):
+//! none, and 7.x's takes integers only):
 //!
 //! - `extra_probes=sym1,sym2`: also count calls of these functions (at most
 //!   eight).  A symbol that does not exist is listed as not armed; a malformed
 //!   list fails the load with `EINVAL`.
 //!
-//! Supported: x86_64, kernels with the 6.12 `kernel` crate.  Probe handlers
+//! Supported: x86_64, kernels with the 6.12 or the 7.x `kernel` crate (see
+//! `compat`).  Probe handlers
 //! never sleep or allocate; every table has a fixed capacity and counts what
 //! it had to drop (see the README).
 
 mod bdevs;
 mod bindings;
+mod compat;
 mod debugfs;
 mod events;
 mod evidence;
@@ -47,7 +49,6 @@ use probes::ProbeSet;
 module! {
     type: RefLedger,
     name: "refledger",
-    author: "refledger developers",
     description: "Ledgers of superblock, block device and module references",
     license: "GPL",
 }

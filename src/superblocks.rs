@@ -60,13 +60,27 @@ pub(crate) static SPECS: [Spec; 6] = [
     Spec {
         role: "sb_mount",
         module: None,
-        candidates: &[Candidate {
-            symbol: c_str!("vfs_create_mount"),
-            handler: Handler::Return {
-                entry: mount_entry,
-                exit: mount_exit,
+        candidates: &[
+            // Since 6.18 every new struct mount passes through `setup_mnt`,
+            // and GCC inlines `vfs_create_mount` into `fc_mount`, the way
+            // mount(2) now takes: a probe on it would arm and never fire.
+            Candidate {
+                symbol: c_str!("setup_mnt"),
+                handler: Handler::Return {
+                    entry: setup_mnt_entry,
+                    exit: setup_mnt_exit,
+                },
             },
-        }],
+            // Up to 6.17, no `setup_mnt`: mount(2), fsmount(2) and in-kernel
+            // mounts all call `vfs_create_mount`.
+            Candidate {
+                symbol: c_str!("vfs_create_mount"),
+                handler: Handler::Return {
+                    entry: mount_entry,
+                    exit: mount_exit,
+                },
+            },
+        ],
     },
     Spec {
         role: "sb_clone",
@@ -222,20 +236,15 @@ impl Snapshot {
     unsafe fn read(sb: usize) -> Self {
         let sb = sb as *mut bindings::super_block;
         // SAFETY: `sb` is live per the safety contract.  `s_active` is an
-        // atomic_t, read as such.  `s_mounts` is only compared, never
-        // followed: its two pointers tell empty, one entry or more, which is
-        // all a racy read can say and all the ledger needs.
+        // atomic_t, read as such.  `rl_sb_mounts` only needs `sb` allocated:
+        // it tells empty, one entry or more, which is all a racy read can
+        // say and all the ledger needs.
         unsafe {
             let s_active = core::ptr::read_volatile(&raw const (*sb).s_active.counter);
-            let head = &raw mut (*sb).s_mounts;
-            let next = core::ptr::read_volatile(&raw const (*head).next);
-            let prev = core::ptr::read_volatile(&raw const (*head).prev);
-            let list = if next == head {
-                MountList::Empty
-            } else if next == prev {
-                MountList::One
-            } else {
-                MountList::Many
+            let list = match bindings::rl_sb_mounts(sb) {
+                0 => MountList::Empty,
+                1 => MountList::One,
+                _ => MountList::Many,
             };
             Self { s_active, list }
         }
@@ -809,6 +818,43 @@ fn mount_exit(regs: &Regs, data: &ProbeData) {
 
 static MOUNT_SYSCALL: SiteClass = SiteClass::new();
 
+fn setup_mnt_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    // setup_mnt(m, root): the new mount is of `root->d_sb`.
+    let root = regs.arg(1) as *const bindings::dentry;
+    if root.is_null() || ledger::get().is_none() {
+        return false;
+    }
+    // SAFETY: The caller of `setup_mnt` holds a reference to `root`.
+    data[0] = unsafe { (*root).d_sb } as usize;
+    data[1] = regs.entry_return_address();
+    true
+}
+
+fn setup_mnt_exit(regs: &Regs, data: &ProbeData) {
+    let Some(l) = ledger::get() else { return };
+    let caller = data[1];
+    if data[0] == 0 || SETUP_CLONE.is(caller, &[b"clone_mnt"]) {
+        // A clone: the `sb_clone` probe on `clone_mnt` records it.
+        return;
+    }
+    // `clone_mnt` inlined into its one exported user (BSD process
+    // accounting) is still a clone.
+    let kind = if SETUP_CLONE_INLINED.is(caller, &[b"mnt_clone_internal"]) {
+        Kind::Clone
+    } else {
+        Kind::Mount
+    };
+    // fsmount(2) comes the same way every time; mount(2) and in-kernel
+    // mounts share `fc_mount`, so only a stack tells them apart.
+    let deep = !MOUNT_SYSCALL.is(caller, &[b"__do_sys_fsmount", b"__x64_sys_fsmount"]);
+    // `setup_mnt` took an `s_active` reference for the new mount, which its
+    // caller owns, so the superblock the entry handler saw is still live.
+    acquired(l, regs, data[0], kind, caller, deep);
+}
+
+static SETUP_CLONE: SiteClass = SiteClass::new();
+static SETUP_CLONE_INLINED: SiteClass = SiteClass::new();
+
 fn clone_entry(regs: &Regs, data: &mut ProbeData) -> bool {
     // clone_mnt(old, root, flag): the copy is of `root->d_sb`.
     let root = regs.arg(1) as *const bindings::dentry;
@@ -935,6 +981,7 @@ fn is_mount_release(caller: usize) -> bool {
             b"__cleanup_mnt",
             b"delayed_mntput",
             b"mntput_no_expire",
+            b"mntput_no_expire_slowpath",
         ],
     )
 }
@@ -1096,7 +1143,7 @@ pub(crate) fn audit_locked(
             bindings::iterate_supers_type(
                 t,
                 Some(audit_one),
-                (l as *const Ledger).cast_mut().cast(),
+                core::ptr::from_ref(l).cast_mut().cast(),
             )
         };
     });
@@ -1158,14 +1205,14 @@ fn report_leak(r: &Record, stalled_ms: u64) {
             s_id.as_ptr().cast(),
             r.sb as *const c_void,
             r.s_active,
-            stalled_ms as _,
+            stalled_ms as usize,
         )
     };
 }
 
 /// Prints `sb=<id> fstype=.. s_id=.. dev=M:m` (no newline).
 fn show_identity(m: &SeqFile, r: &Record) {
-    m.hashed_as(c"sb=%p", r.sb);
+    m.hashed_as(c_str!("sb=%p"), r.sb);
     seq_print!(m, "{}", Names(&r.id));
 }
 
@@ -1308,7 +1355,7 @@ impl Show for SuperblocksFile {
             let Some(r) = copy_bare(l, i) else {
                 continue;
             };
-            m.hashed_as(c"sb=%p", r.sb);
+            m.hashed_as(c_str!("sb=%p"), r.sb);
             seq_print!(
                 m,
                 "{} state={} s_active={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",

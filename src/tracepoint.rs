@@ -7,7 +7,7 @@
 //! `for_each_kernel_tracepoint`, registers a probe function on it, and
 //! unregisters on drop, waiting until no probe call is in flight.
 
-use crate::bindings;
+use crate::{bindings, compat};
 use core::{
     ffi::c_void,
     sync::atomic::{AtomicI32, Ordering},
@@ -42,7 +42,9 @@ unsafe extern "C" fn match_name(tp: *mut bindings::tracepoint, priv_: *mut c_voi
     // name is a static C string.
     unsafe {
         let s = &mut *priv_.cast::<Search>();
-        if s.found.is_null() && CStr::from_char_ptr((*tp).name).as_bytes() == s.name.as_bytes() {
+        if s.found.is_null()
+            && compat::cstr_bytes(CStr::from_char_ptr((*tp).name)) == compat::cstr_bytes(s.name)
+        {
             s.found = tp;
         }
     }

@@ -149,7 +149,7 @@ fn hold_entry(regs: &Regs, data: &mut ProbeData) -> bool {
     h.sb.store(0, Ordering::Relaxed);
     data[0] = regs.arg(0);
     data[1] = regs.entry_return_address();
-    data[2] = h as *const Hold as usize;
+    data[2] = core::ptr::from_ref(h) as usize;
     true
 }
 
@@ -208,7 +208,7 @@ fn ref_entry(regs: &Regs, data: &mut ProbeData) -> bool {
         // SAFETY: `zfvp` is the caller's `zfsvfs_t **`, set before the call.
         unsafe { *zfvp }
     };
-    data[1] = h as *const Hold as usize;
+    data[1] = core::ptr::from_ref(h) as usize;
     true
 }
 
