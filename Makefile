@@ -14,12 +14,15 @@
 #   make clean
 #
 # KDIR=/path/to/your/kernel/build builds against your own Rust-enabled
-# kernel; LLVM=1 is passed unless you set LLVM= (empty) for a GCC-built one.
+# kernel (Debian's headers get their missing Rust metadata made once, see
+# scripts/rustmeta.sh); LLVM=1 is passed when that kernel was built with
+# clang, unless you set LLVM yourself.
 
 SHELL := /bin/bash
-# LLVM=1 unless the user says otherwise (LLVM= for a GCC-built kernel).
-LLVM ?= 1
-export KDIR LLVM
+export KDIR
+ifneq ($(origin LLVM),undefined)
+export LLVM
+endif
 
 .PHONY: all modules check demo clippy fmtcheck fmt bench clean
 all modules:

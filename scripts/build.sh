@@ -9,7 +9,12 @@
 #   scripts/build.sh clean
 #
 # Without KDIR, installs the dependencies and builds (or reuses) the cached
-# test kernel first.
+# test kernel first.  A KDIR of distribution headers that lack the Rust
+# metadata (Debian's) gets it made once by scripts/rustmeta.sh.  LLVM=1 is
+# passed for a clang-built kernel and not for a GCC-built one, unless LLVM is
+# set.  RL_BUILD_DIR builds in a copy of the sources there instead of in this
+# tree (make check builds for each kernel in its own directory, outside this
+# tree: kbuild's M= clean deletes every module and object below M).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
@@ -20,8 +25,44 @@ if [ -z "${KDIR:-}" ]; then
 	"$here/deps.sh"
 	KDIR=$("$here/kernel.sh")
 fi
-LLVM=${LLVM-1}
+case "${1:-module}" in
+module | fixtures | clippy)
+	if [ ! -e "$KDIR/rust/libkernel.rmeta" ] && grep -qx 'CONFIG_RUST=y' "$KDIR/.config" 2>/dev/null; then
+		KDIR=$("$here/rustmeta.sh" "$KDIR")
+	fi
+	;;
+esac
+if [ -z "${LLVM+set}" ]; then
+	LLVM=
+	grep -qx 'CONFIG_CC_IS_CLANG=y' "${KDIR:-}/.config" 2>/dev/null && LLVM=1
+fi
 kmake() { make -C "$KDIR" ${LLVM:+LLVM=$LLVM} "$@"; }
+
+# The module must be built by the rustc that built the kernel: Rust symbol
+# names carry crate hashes that depend on it.
+check_rustc() {
+	local want have
+	want=$(sed -n 's/^CONFIG_RUSTC_VERSION_TEXT="\(.*\)"$/\1/p' "$KDIR/.config")
+	have=$(rustc --version 2>/dev/null || echo "no rustc")
+	[ -z "$want" ] || [ "$have" = "$want" ] && return 0
+	echo "refledger: $KDIR was built by '$want', but rustc here is '$have';" >&2
+	echo "refledger: put that rustc first in PATH (or set RUSTUP_TOOLCHAIN)" >&2
+	return 1
+}
+
+src=$top
+if [ -n "${RL_BUILD_DIR:-}" ] && [ "$RL_BUILD_DIR" != "$top" ]; then
+	case "${1:-module}" in
+	module | fixtures | clippy)
+		# cp -a keeps modification times, so kbuild rebuilds only what
+		# changed since the last build there.
+		mkdir -p "$RL_BUILD_DIR/tests"
+		cp -a Kbuild src "$RL_BUILD_DIR/"
+		cp -a tests/fixtures "$RL_BUILD_DIR/tests/"
+		;;
+	esac
+	src=$RL_BUILD_DIR
+fi
 
 # Runs a build and fails if it printed a warning: the module must build clean.
 clean_build() {
@@ -55,21 +96,23 @@ rust_sources() { find src tests -name '*.rs' ! -name 'bindings_generated.rs' | s
 
 case "${1:-module}" in
 module)
-	same_kernel "$top"
-	clean_build M="$top" modules
+	check_rustc
+	same_kernel "$src"
+	clean_build M="$src" modules
 	;;
 fixtures)
 	for d in tests/fixtures/*/; do
 		[ -e "$d/Kbuild" ] || continue
-		same_kernel "$top/${d%/}"
-		clean_build M="$top/${d%/}" modules
+		same_kernel "$src/${d%/}"
+		clean_build M="$src/${d%/}" modules
 	done
 	;;
 clippy)
 	# Clippy only runs on crates that are rebuilt.
-	same_kernel "$top"
-	rm -f src/rust_refledger.o
-	clean_build M="$top" CLIPPY=1 modules
+	check_rustc
+	same_kernel "$src"
+	rm -f "$src/src/rust_refledger.o"
+	clean_build M="$src" CLIPPY=1 modules
 	;;
 fmtcheck)
 	rustfmt --check --edition 2021 --config-path "$KDIR/.rustfmt.toml" $(rust_sources)

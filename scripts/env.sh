@@ -4,6 +4,15 @@ RL_RUST=1.95.0
 RL_BINDGEN=0.73.2
 RL_VNG=1.42
 mkdir -p "$RL_CACHE"
-export PATH="$RL_CACHE/venv/bin:$HOME/.cargo/bin:$PATH"
+export PATH="$HOME/.cargo/bin:$PATH"
+# virtme-ng's venv; not in the stock kernel's build root (scripts/stock.sh),
+# which sees the cache but not the host's Python that the venv links to.
+[ -x "$RL_CACHE/venv/bin/python3" ] && PATH="$RL_CACHE/venv/bin:$PATH"
 # make -C $KDIR runs outside this repo, where rust-toolchain.toml does not apply.
-export RUSTUP_TOOLCHAIN="$RL_RUST"
+export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-$RL_RUST}"
+# Debian's stock kernel (scripts/stock.sh): trixie-backports' 7.2 image, the
+# exact rustc that built it (its CONFIG_RUSTC_VERSION_TEXT), and OpenZFS 2.4.4.
+RL_STOCK_REL=7.2.12+deb13-amd64
+RL_STOCK_VER=7.2.12-1~bpo13+1
+RL_STOCK_RUSTC=1.85.1+dfsg1-1+deb13u1
+RL_STOCK_ZFS=2.4.4-1~bpo13+1
