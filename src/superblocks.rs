@@ -67,7 +67,7 @@ pub(crate) static SPECS: [Spec; 6] = [
             Candidate {
                 symbol: c_str!("setup_mnt"),
                 handler: Handler::Return {
-                    entry: setup_mnt_entry,
+                    entry: root_sb_entry,
                     exit: setup_mnt_exit,
                 },
             },
@@ -88,7 +88,7 @@ pub(crate) static SPECS: [Spec; 6] = [
         candidates: &[Candidate {
             symbol: c_str!("clone_mnt"),
             handler: Handler::Return {
-                entry: clone_entry,
+                entry: root_sb_entry,
                 exit: clone_exit,
             },
         }],
@@ -818,18 +818,6 @@ fn mount_exit(regs: &Regs, data: &ProbeData) {
 
 static MOUNT_SYSCALL: SiteClass = SiteClass::new();
 
-fn setup_mnt_entry(regs: &Regs, data: &mut ProbeData) -> bool {
-    // setup_mnt(m, root): the new mount is of `root->d_sb`.
-    let root = regs.arg(1) as *const bindings::dentry;
-    if root.is_null() || ledger::get().is_none() {
-        return false;
-    }
-    // SAFETY: The caller of `setup_mnt` holds a reference to `root`.
-    data[0] = unsafe { (*root).d_sb } as usize;
-    data[1] = regs.entry_return_address();
-    true
-}
-
 fn setup_mnt_exit(regs: &Regs, data: &ProbeData) {
     let Some(l) = ledger::get() else { return };
     let caller = data[1];
@@ -855,13 +843,14 @@ fn setup_mnt_exit(regs: &Regs, data: &ProbeData) {
 static SETUP_CLONE: SiteClass = SiteClass::new();
 static SETUP_CLONE_INLINED: SiteClass = SiteClass::new();
 
-fn clone_entry(regs: &Regs, data: &mut ProbeData) -> bool {
-    // clone_mnt(old, root, flag): the copy is of `root->d_sb`.
+/// The entry of `setup_mnt(m, root)` and `clone_mnt(old, root, flag)`: the
+/// new mount is of `root->d_sb` (`data[0]`), made for the caller (`data[1]`).
+fn root_sb_entry(regs: &Regs, data: &mut ProbeData) -> bool {
     let root = regs.arg(1) as *const bindings::dentry;
     if root.is_null() || ledger::get().is_none() {
         return false;
     }
-    // SAFETY: The caller of `clone_mnt` holds a reference to `root`.
+    // SAFETY: The caller of either function holds a reference to `root`.
     data[0] = unsafe { (*root).d_sb } as usize;
     data[1] = regs.entry_return_address();
     true
