@@ -3,6 +3,8 @@
 #
 #   scripts/build.sh module     refledger.ko; fails on any compiler warning
 #   scripts/build.sh fixtures   the test fixture modules in tests/fixtures/
+#                               (zfstorn only with ZFS_SRC, the configured
+#                               OpenZFS tree zfs.ko was built in)
 #   scripts/build.sh clippy     refledger.ko with CLIPPY=1; fails on any warning
 #   scripts/build.sh fmtcheck   rustfmt --check with the kernel's .rustfmt.toml
 #   scripts/build.sh fmt        rustfmt in place
@@ -54,11 +56,16 @@ src=$top
 if [ -n "${RL_BUILD_DIR:-}" ] && [ "$RL_BUILD_DIR" != "$top" ]; then
 	case "${1:-module}" in
 	module | fixtures | clippy)
-		# cp -a keeps modification times, so kbuild rebuilds only what
-		# changed since the last build there.
-		mkdir -p "$RL_BUILD_DIR/tests"
-		cp -a Kbuild src "$RL_BUILD_DIR/"
-		cp -a tests/fixtures "$RL_BUILD_DIR/tests/"
+		# The sources only, never what a build here left beside them (a
+		# module built for another kernel would look up to date there);
+		# cp -p keeps modification times, so kbuild rebuilds only what
+		# changed since the last build in RL_BUILD_DIR.
+		find Kbuild src tests/fixtures -type f \( -name Kbuild -o -name '*.rs' \
+			-o -name '*.c' -o -name '*.h' \) ! -name '*.mod.c' \
+			! -name bindings_generated.rs | while read -r f; do
+			mkdir -p "$RL_BUILD_DIR/$(dirname "$f")"
+			cp -p "$f" "$RL_BUILD_DIR/$f"
+		done
 		;;
 	esac
 	src=$RL_BUILD_DIR
@@ -104,7 +111,7 @@ fixtures)
 	for d in tests/fixtures/*/; do
 		[ -e "$d/Kbuild" ] || continue
 		same_kernel "$src/${d%/}"
-		clean_build M="$src/${d%/}" modules
+		clean_build M="$src/${d%/}" ${ZFS_SRC:+ZFS_SRC="$ZFS_SRC"} modules
 	done
 	;;
 clippy)

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
-"""Counts a KTAP document's results and checks a guest's kernel log.
+"""Counts the KTAP documents of one or more guest runs and checks their kernel logs.
 
-    scripts/ktap.py KTAP_FILE DMESG_FILE [HOST_RESULTS_FILE]
+    scripts/ktap.py HOST_RESULTS_FILE NAME:KTAP_FILE:DMESG_FILE...
 
-Every leaf result counts: a subtest's own results, or a test's line when it
-had no subtests.  HOST_RESULTS_FILE holds results of host-side steps (build,
-clippy, rustfmt) in the same "ok/not ok N description" form.  The kernel log
-must hold no WARNING, BUG, Oops, lockdep or KASAN report; that check counts
-as one more result.  Prints the failures, then "N passed, N failed" (with
-", N skipped" when some were skipped), and exits 1 on any failure.
+One NAME:KTAP_FILE:DMESG_FILE per kernel the suite ran on.  Every leaf
+result counts: a subtest's own results, or a test's line when it had no
+subtests.  HOST_RESULTS_FILE holds results of host-side steps (builds,
+clippy, rustfmt) in the same "ok/not ok N description" form.  Each kernel
+log must hold no WARNING, BUG, Oops, lockdep or KASAN report; that check
+counts as one more result of that kernel.  Prints the failures, a summary
+per kernel, then "N passed, N failed" over everything (with ", N skipped"
+when some were skipped), and exits 1 on any failure.
 """
 import re
 import sys
@@ -47,20 +49,15 @@ def leaves(lines):
     yield from pending
 
 
-def main():
-    ktap, dmesg = sys.argv[1], sys.argv[2]
-    results = []
-    if len(sys.argv) > 3:
-        with open(sys.argv[3]) as f:
-            results += list(leaves(f))
+def guest_results(ktap, dmesg):
+    """The results of one guest run: its KTAP leaves and the kernel log check."""
     try:
         with open(ktap) as f:
-            guest = list(leaves(f))
+            results = list(leaves(f))
     except OSError:
-        guest = [(False, False, "guest produced no KTAP output")]
-    if not guest:
-        guest = [(False, False, "guest ran no test")]
-    results += guest
+        results = [(False, False, "guest produced no KTAP output")]
+    if not results:
+        results = [(False, False, "guest ran no test")]
     try:
         with open(dmesg, errors="replace") as f:
             bad = [l.rstrip() for l in f if BAD_DMESG.search(l)]
@@ -69,17 +66,34 @@ def main():
             print("dmesg: " + l)
     except OSError:
         results.append((False, False, "guest kernel log was saved"))
+    return results
 
+
+def summary(results):
     passed = sum(1 for ok, skip, _ in results if ok and not skip)
     skipped = sum(1 for ok, skip, _ in results if ok and skip)
-    failed = [d for ok, _, d in results if not ok]
-    for d in failed:
-        print("FAILED: " + d)
-    line = f"{passed} passed, {len(failed)} failed"
+    failed = sum(1 for ok, _, _ in results if not ok)
+    line = f"{passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"
-    print(line)
-    return 1 if failed else 0
+    return line
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        results = [(ok, skip, "host: " + d) for ok, skip, d in leaves(f)]
+    per_kernel = []
+    for run in sys.argv[2:]:
+        name, ktap, dmesg = run.split(":", 2)
+        guest = [(ok, skip, f"{name}: {d}") for ok, skip, d in guest_results(ktap, dmesg)]
+        per_kernel.append((name, guest))
+        results += guest
+    for _, _, d in (r for r in results if not r[0]):
+        print("FAILED: " + d)
+    for name, guest in per_kernel:
+        print(f"# kernel {name}: {summary(guest)}")
+    print(summary(results))
+    return 1 if any(not ok for ok, _, _ in results) else 0
 
 
 if __name__ == "__main__":

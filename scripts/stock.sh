@@ -148,8 +148,11 @@ kdir)
 	;;
 zfs)
 	make_root
-	# Against Debian's headers as packaged: OpenZFS is C only.
+	# Against Debian's headers as packaged (OpenZFS is C only): the
+	# arch-independent part is the source, the flavour's the build tree,
+	# as DKMS passes them (configure greps the source's headers).
 	kdir=/usr/src/linux-headers-$RL_STOCK_REL
+	ksrc=$(sed -n 's|^include \(.*\)/Makefile$|\1|p' "$root$kdir/Makefile")
 	out="$RL_CACHE/zfs-$(key_of "zfs $RL_STOCK_ZFS against $RL_STOCK_REL $RL_STOCK_VER")"
 	if [ ! -e "$out/.complete" ] && lock stock-zfs "$out"; then
 		rm -rf "$out"
@@ -157,7 +160,7 @@ zfs)
 		say "building OpenZFS $RL_STOCK_ZFS against $RL_STOCK_REL in $out (about 10 minutes)"
 		cp -a "$root/usr/src/zfs-${RL_STOCK_ZFS%%-*}/." "$out/"
 		in_root /bin/sh -ec "cd '$out'
-			./configure --with-config=kernel --with-linux='$kdir' --with-linux-obj='$kdir' >configure.log 2>&1
+			./configure --with-config=kernel --with-linux='$ksrc' --with-linux-obj='$kdir' >configure.log 2>&1
 			make -C module -j$(( $(nproc) + 1 )) >build.log 2>&1" || {
 			tail -n 30 "$out/configure.log" "$out/build.log" >&2 2>/dev/null
 			say "OpenZFS build failed; see $out"

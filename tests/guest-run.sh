@@ -2,14 +2,22 @@
 # Runs inside the test VM: every tests/t*.sh in order, as one KTAP document on
 # stdout and in OUTDIR/ktap.txt, then the kernel log in OUTDIR/dmesg.txt.
 #
-#   tests/guest-run.sh OUTDIR [TEST...]
+#   [RL_BUILD=DIR] tests/guest-run.sh OUTDIR [TEST...]
+#
+# RL_BUILD is where refledger.ko and tests/fixtures/*/*.ko were built for the
+# running kernel (default: this tree).
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 out=$1
 shift
-export RL_TOP=$top RL_KO=$top/refledger.ko RL_OUT=$out
+export RL_TOP=$top RL_BUILD=${RL_BUILD:-$top} RL_OUT=$out
+export RL_KO=$RL_BUILD/refledger.ko
+echo "# kernel $(uname -r)"
 
 mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+# On a distribution kernel loop is a module, and nothing here creates
+# /dev/loop-control, whose open would load it; filesystems load on mount.
+modprobe -q loop 2>/dev/null
 mkdir -p /mnt
 
 if [ $# -gt 0 ]; then tests=("$@"); else tests=("$top"/tests/t[0-9]*.sh); fi

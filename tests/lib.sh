@@ -5,7 +5,10 @@
 # Its exit status is 0 when every assertion held, 4 when it skipped.
 
 RL_TOP=${RL_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-RL_KO=${RL_KO:-$RL_TOP/refledger.ko}
+RL_BUILD=${RL_BUILD:-$RL_TOP}
+RL_KO=${RL_KO:-$RL_BUILD/refledger.ko}
+# The fixture modules, built for the running kernel.
+RL_FIX=$RL_BUILD/tests/fixtures
 RL_DBG=/sys/kernel/debug/refledger
 _n=0
 _failed=0
@@ -79,6 +82,12 @@ wait_for() {
 # no_leaks: the leaks file lists no superblock.
 no_leaks() { ! grep -q '^superblock ' "$RL_DBG/leaks"; }
 
+# module_or_builtin NAME: NAME if it is a loaded module, "builtin" if it is
+# built into the kernel, as refledger names a driver's or filesystem's module.
+module_or_builtin() {
+	if [ -e "/sys/module/$1/refcnt" ]; then echo "$1"; else echo builtin; fi
+}
+
 # ms_now: milliseconds since boot.
 ms_now() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
@@ -90,5 +99,33 @@ ctl_rejects() {
 }
 
 # Tests run helpers in `bash -c` and `wait_for` subshells too.
-export RL_TOP RL_KO RL_DBG
-export -f probe_field sb_line sb_field no_leaks ms_now ctl_rejects
+export RL_TOP RL_BUILD RL_KO RL_FIX RL_DBG
+export -f probe_field sb_line sb_field no_leaks module_or_builtin ms_now ctl_rejects
+
+# zfs_setup: finds the OpenZFS modules built for the running kernel (in
+# $RL_OUT/zfs-dir) and sets ZDIR; returns 1 when there are none.  When the
+# host's zpool and zfs are not that OpenZFS's (the stock kernel's 2.4.4 is
+# built in the trixie build root named in $RL_OUT/zfs-root), puts wrappers
+# first in PATH that run the build root's own zpool and zfs, with /proc,
+# /sys, /dev, /run and /tmp of this guest mounted in it: pools, vdevs and
+# mountpoints under /tmp are the same paths inside and out.
+zfs_setup() {
+	ZDIR=$(cat "${RL_OUT:-/nonexistent}/zfs-dir" 2>/dev/null)
+	[ -n "$ZDIR" ] && [ -e "$ZDIR/zfs.ko" ] || return 1
+	local root c
+	root=$(cat "$RL_OUT/zfs-root" 2>/dev/null)
+	[ -n "$root" ] || return 0
+	mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+	# Datasets are mounted from inside the root, under its /tmp: with this
+	# guest's /tmp shared, those mounts propagate back to it.
+	mount --make-shared /tmp
+	for c in sys dev run tmp; do
+		mountpoint -q "$root/$c" || mount --rbind "/$c" "$root/$c"
+	done
+	mkdir -p /tmp/rl-zfs-bin
+	for c in zpool zfs; do
+		printf '#!/bin/sh\nexec chroot %s /usr/sbin/%s "$@"\n' "$root" "$c" >/tmp/rl-zfs-bin/$c
+		chmod +x /tmp/rl-zfs-bin/$c
+	done
+	PATH=/tmp/rl-zfs-bin:$PATH
+}

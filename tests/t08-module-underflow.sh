@@ -7,7 +7,7 @@
 # carries on.
 . "$(dirname "$0")/lib.sh"
 
-fx=$RL_TOP/tests/fixtures/swapblk
+fx=$RL_FIX/swapblk
 t_ok "insmod refledger" rl_load
 t_ok "insmod swapblk" insmod "$fx/swapblk.ko"
 t_ok "insmod swaptrace" insmod "$fx/swaptrace.ko"
