@@ -332,6 +332,17 @@ pub(crate) struct Record {
 }
 
 impl Record {
+    /// When the stall of a flagged superblock began: when its last mount
+    /// went, or, for one flagged while still mounted (a ZFS hold that kept
+    /// its reference), when it was flagged.
+    fn stall_start(&self) -> u64 {
+        if self.no_mounts_since != 0 {
+            self.no_mounts_since
+        } else {
+            self.flagged
+        }
+    }
+
     fn set_state(&mut self, s: State, now: u64) {
         if self.state != s {
             self.state = s;
@@ -834,7 +845,7 @@ fn setup_mnt_exit(regs: &Regs, data: &ProbeData) {
     };
     // fsmount(2) comes the same way every time; mount(2) and in-kernel
     // mounts share `fc_mount`, so only a stack tells them apart.
-    let deep = !MOUNT_SYSCALL.is(caller, &[b"__do_sys_fsmount", b"__x64_sys_fsmount"]);
+    let deep = !FSMOUNT.is(caller, &[b"__do_sys_fsmount", b"__x64_sys_fsmount"]);
     // `setup_mnt` took an `s_active` reference for the new mount, which its
     // caller owns, so the superblock the entry handler saw is still live.
     acquired(l, regs, data[0], kind, caller, deep);
@@ -842,6 +853,7 @@ fn setup_mnt_exit(regs: &Regs, data: &ProbeData) {
 
 static SETUP_CLONE: SiteClass = SiteClass::new();
 static SETUP_CLONE_INLINED: SiteClass = SiteClass::new();
+static FSMOUNT: SiteClass = SiteClass::new();
 
 /// The entry of `setup_mnt(m, root)` and `clone_mnt(old, root, flag)`: the
 /// new mount is of `root->d_sb` (`data[0]`), made for the caller (`data[1]`).
@@ -1054,11 +1066,7 @@ fn on_generic_shutdown_super(regs: &Regs) {
     let resolved = r.flagged != 0 && !r.resolved;
     if resolved {
         r.resolved = true;
-        r.stalled = now.saturating_sub(if r.no_mounts_since != 0 {
-            r.no_mounts_since
-        } else {
-            r.flagged
-        });
+        r.stalled = now.saturating_sub(r.stall_start());
     }
     let shut = r.event(Kind::Shutdown, now, Some(&ev), 0);
     let res = resolved.then(|| r.event(Kind::Resolved, now, Some(&ev), 0));
@@ -1422,7 +1430,7 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
             seq_print!(
                 m,
                 " state=leaked stalled_ms={} flagged={}",
-                now.saturating_sub(r.no_mounts_since) / 1_000_000,
+                now.saturating_sub(r.stall_start()) / 1_000_000,
                 Secs(r.flagged)
             );
         }

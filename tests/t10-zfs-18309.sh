@@ -26,6 +26,7 @@ if ! zfs_setup; then
 	t_done
 fi
 if [ ! -e "$fixture" ]; then
+	zfs_teardown
 	t_skip "the zfstorn fixture" "zfstorn.ko was not built (it needs ZFS_SRC, the configured OpenZFS tree)"
 	t_done
 fi
@@ -41,7 +42,8 @@ case $ver in
 esac
 diag "OpenZFS $ver: $([ $fixed = 1 ] && echo 'fixed, the hold must give its reference back' || echo 'has #18309, the hold must leak')"
 
-# Whatever happened, leave no pool, leak or module behind for the next test.
+# Whatever happened, leave no pool, leak, module or mount behind for the next
+# test.
 cleanup() {
 	{
 		[ -e $ctl ] && echo repair >$ctl
@@ -49,6 +51,7 @@ cleanup() {
 		rmmod zfstorn
 		rmmod zfs && rmmod spl
 		rm -f $vdev
+		zfs_teardown
 	} >/dev/null 2>&1
 }
 trap cleanup EXIT
@@ -145,6 +148,14 @@ else
 		bash -c "grep -A6 '^zfs_hold_leak .*dataset=tank/a' $RL_DBG/leaks | grep -q '^    at zfsdev_ioctl_common+'"
 	t_ok "tank/a's superblock has one s_active more than its mount explains" \
 		sb_is live $((s0 + 1)) "$m0"
+	# Flagged by the hold while still mounted: its stall counts from the
+	# flag, not from boot.
+	line=$(leak_line)
+	diag "$line"
+	stalled=$(sed -n 's/.* stalled_ms=\([0-9]*\) .*/\1/p' <<<"$line")
+	flagged=$(sed -n 's/.* flagged=\([0-9.]*\) .*/\1/p' <<<"$line")
+	t_ok "leaks lists it, still mounted, stalled since it was flagged (${stalled:-?} ms)" \
+		awk -v s="${stalled:--1}" -v f="${flagged:-0}" '{ exit !(s >= 0 && s <= ($1 - f) * 1000 + 100) }' /proc/uptime
 	t_ok "zfs umount tank/a succeeds (the leak is invisible to userspace)" zfs umount tank/a
 	start=$(ms_now)
 	diag "$(grep "^sb=$sbid " "$RL_DBG/superblocks")"
