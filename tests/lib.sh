@@ -108,24 +108,38 @@ export -f probe_field sb_line sb_field no_leaks module_or_builtin ms_now ctl_rej
 # built in the trixie build root named in $RL_OUT/zfs-root), puts wrappers
 # first in PATH that run the build root's own zpool and zfs, with /proc,
 # /sys, /dev, /run and /tmp of this guest mounted in it: pools, vdevs and
-# mountpoints under /tmp are the same paths inside and out.
+# mountpoints under /tmp are the same paths inside and out.  zfs_teardown
+# undoes that.
 zfs_setup() {
 	ZDIR=$(cat "${RL_OUT:-/nonexistent}/zfs-dir" 2>/dev/null)
 	[ -n "$ZDIR" ] && [ -e "$ZDIR/zfs.ko" ] || return 1
 	local root c
 	root=$(cat "$RL_OUT/zfs-root" 2>/dev/null)
 	[ -n "$root" ] || return 0
-	mountpoint -q "$root/proc" || mount -t proc proc "$root/proc"
+	mountpoint -q "$root/proc" || mount -t proc proc "$root/proc" || return 1
 	# Datasets are mounted from inside the root, under its /tmp: with this
 	# guest's /tmp shared, those mounts propagate back to it.
-	mount --make-shared /tmp
+	mount --make-shared /tmp || return 1
 	for c in sys dev run tmp; do
-		mountpoint -q "$root/$c" || mount --rbind "/$c" "$root/$c"
+		mountpoint -q "$root/$c" || mount --rbind "/$c" "$root/$c" || return 1
 	done
 	mkdir -p /tmp/rl-zfs-bin
 	for c in zpool zfs; do
-		printf '#!/bin/sh\nexec chroot %s /usr/sbin/%s "$@"\n' "$root" "$c" >/tmp/rl-zfs-bin/$c
+		printf '#!/bin/sh\nexec chroot "%s" /usr/sbin/%s "$@"\n' "$root" "$c" >/tmp/rl-zfs-bin/$c
 		chmod +x /tmp/rl-zfs-bin/$c
 	done
 	PATH=/tmp/rl-zfs-bin:$PATH
+}
+
+# zfs_teardown: undoes zfs_setup's mounts, once the pools are exported, so
+# that later tests see one mount per mount(2) under /tmp again.
+zfs_teardown() {
+	local root c
+	root=$(cat "${RL_OUT:-/nonexistent}/zfs-root" 2>/dev/null)
+	[ -n "$root" ] || return 0
+	for c in tmp run dev sys proc; do
+		mountpoint -q "$root/$c" && umount -R "$root/$c"
+	done
+	mount --make-private /tmp
+	rm -rf /tmp/rl-zfs-bin
 }

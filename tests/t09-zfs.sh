@@ -1,16 +1,18 @@
 #!/bin/bash
 # Real OpenZFS (2.3.2 built against the test kernel by scripts/zfs.sh, 2.4.4
-# against the stock kernel by scripts/stock.sh zfs): refledger arms its ZFS probes when zfs.ko loads and disarms them before it
-# unloads; pools and datasets come and go without false leaks; holds taken
-# by `zfs userspace` and `zfs set userquota@` are recorded; an export made
-# busy by a shell's cwd inside the pool is explained as a real holder, not a
-# leak, and succeeds once the shell leaves.
+# against the stock kernel by scripts/stock.sh zfs): refledger arms its ZFS
+# probes when zfs.ko loads and disarms them before it unloads; pools and
+# datasets come and go without false leaks; holds taken by `zfs userspace`
+# and `zfs set userquota@` are recorded; an export made busy by a shell's cwd
+# inside the pool is explained as a real holder, not a leak, and succeeds
+# once the shell leaves.
 . "$(dirname "$0")/lib.sh"
 
 if ! zfs_setup; then
 	t_skip "OpenZFS modules" "not built for this kernel (see the host log)"
 	t_done
 fi
+trap zfs_teardown EXIT
 zdir=$ZDIR
 diag "OpenZFS $(modinfo -F version "$zdir/zfs.ko"), zpool $(zpool version 2>/dev/null | head -n1)"
 zfs_load() { insmod "$zdir/spl.ko" && insmod "$zdir/zfs.ko"; }
