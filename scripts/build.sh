@@ -58,13 +58,14 @@ if [ -n "${RL_BUILD_DIR:-}" ] && [ "$RL_BUILD_DIR" != "$top" ]; then
 	module | fixtures | clippy)
 		# The sources only, never what a build here left beside them (a
 		# module built for another kernel would look up to date there);
-		# cp -p keeps modification times, so kbuild rebuilds only what
-		# changed since the last build in RL_BUILD_DIR.
+		# a file is copied only when it differs, so kbuild rebuilds only
+		# what changed since the last build in RL_BUILD_DIR.
 		find Kbuild src tests/fixtures -type f \( -name Kbuild -o -name '*.rs' \
 			-o -name '*.c' -o -name '*.h' \) ! -name '*.mod.c' \
 			! -name bindings_generated.rs | while read -r f; do
+			cmp -s "$f" "$RL_BUILD_DIR/$f" && continue
 			mkdir -p "$RL_BUILD_DIR/$(dirname "$f")"
-			cp -p "$f" "$RL_BUILD_DIR/$f"
+			cp "$f" "$RL_BUILD_DIR/$f"
 		done
 		;;
 	esac

@@ -18,6 +18,8 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
+# The kernels are chosen below, not by the caller's KDIR.
+unset KDIR
 . "$here/env.sh"
 cd "$top"
 
@@ -51,6 +53,8 @@ kernels=${RL_KERNELS:-6.12 7.2}
 case " $kernels " in
 *" 7.2 "*)
 	{ "$here/stock.sh" root && "$here/stock.sh" image; } >"$out/stock-fetch.log" 2>&1 &
+	fetch=$!
+	trap 'kill $fetch 2>/dev/null; wait $fetch 2>/dev/null' EXIT
 	;;
 esac
 
@@ -120,6 +124,10 @@ stock_kernel() {
 	runs+=(7.2)
 }
 
+case " $kernels " in
+*" 6.12 "*) ;;
+*) echo "ok $((n += 1)) rustfmt is clean # SKIP checked with the 6.12 tree's .rustfmt.toml, not built in this run" >>"$host" ;;
+esac
 for k in $kernels; do
 	case $k in
 	6.12) built_kernel ;;

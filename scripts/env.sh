@@ -4,15 +4,24 @@ RL_RUST=1.95.0
 RL_BINDGEN=0.73.2
 RL_VNG=1.42
 mkdir -p "$RL_CACHE"
-export PATH="$HOME/.cargo/bin:$PATH"
+# The pinned toolchain (rustup's, and bindgen-cli from cargo) is for our own
+# test kernel, which it builds; a user's KDIR gets the user's PATH and
+# toolchain as they are: the module must be built by that kernel's own rustc
+# (build.sh checks), and this one would shadow a distribution's.  Commands
+# that make check runs for our kernel inherit this from it.
+if [ -z "${KDIR:-}" ]; then
+	export PATH="$HOME/.cargo/bin:$PATH"
+	# make -C $KDIR runs outside this repo, where rust-toolchain.toml
+	# does not apply.
+	export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-$RL_RUST}"
+fi
 # virtme-ng's venv; not in the stock kernel's build root (scripts/stock.sh),
 # which sees the cache but not the host's Python that the venv links to.
 [ -x "$RL_CACHE/venv/bin/python3" ] && PATH="$RL_CACHE/venv/bin:$PATH"
-# make -C $KDIR runs outside this repo, where rust-toolchain.toml does not apply.
-export RUSTUP_TOOLCHAIN="${RUSTUP_TOOLCHAIN:-$RL_RUST}"
 # Debian's stock kernel (scripts/stock.sh): trixie-backports' 7.2 image, the
-# exact rustc that built it (its CONFIG_RUSTC_VERSION_TEXT), and OpenZFS 2.4.4.
+# rustc that built it (its CONFIG_RUSTC_VERSION_TEXT; from trixie, at
+# whatever Debian revision it has), and OpenZFS 2.4.4.
 RL_STOCK_REL=7.2.12+deb13-amd64
 RL_STOCK_VER=7.2.12-1~bpo13+1
-RL_STOCK_RUSTC=1.85.1+dfsg1-1+deb13u1
+RL_STOCK_RUSTC=1.85.1
 RL_STOCK_ZFS=2.4.4-1~bpo13+1

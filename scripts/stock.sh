@@ -31,18 +31,19 @@ say() { echo "refledger: $*" >&2; }
 
 mirror=http://deb.debian.org/debian
 key_of() { echo "$* recipe $RECIPE" | sha256sum | cut -c1-16; }
-# The build root's packages.  From trixie, Debian's toolchain for the kernel:
-# the exact rustc that built it, and what its Kconfig probes (openssl).
+# The build root's packages.  From trixie, Debian's toolchain for the kernel
+# and what its Kconfig probes (openssl); rustc, rust-src and rust-clippy are
+# added at the Debian revision trixie has of the rustc that built the kernel
+# (RL_STOCK_RUSTC, an upstream version: its version text does not name the
+# revision, so any revision gives the same crate hashes).
 tools=(make bc bison flex cpio kmod xz-utils python3 openssl libelf-dev
-	libssl-dev dwarves gcc-14 libc6-dev "rustc=$RL_STOCK_RUSTC"
-	"rust-src=$RL_STOCK_RUSTC" "rust-clippy=$RL_STOCK_RUSTC" bindgen
-	libclang-dev dkms)
+	libssl-dev dwarves gcc-14 libc6-dev bindgen libclang-dev dkms)
 # From trixie-backports, at the pinned versions: the kernel's headers and
 # source, OpenZFS 2.4.4's userland and DKMS source.
 xy=$(cut -d. -f1-2 <<<"$RL_STOCK_REL")
 backports=("linux-headers-$RL_STOCK_REL=$RL_STOCK_VER" "linux-source-$xy=$RL_STOCK_VER"
 	"zfsutils-linux=$RL_STOCK_ZFS" "zfs-dkms=$RL_STOCK_ZFS")
-root_key=$(key_of "trixie ${tools[*]} ${backports[*]}")
+root_key=$(key_of "trixie ${tools[*]} rustc $RL_STOCK_RUSTC ${backports[*]}")
 root="$RL_CACHE/trixie-$root_key"
 
 # lock NAME DIR: waits for NAME's build lock; returns 1 if DIR got built
@@ -97,10 +98,25 @@ make_root() {
 	printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
 	chmod +x "$root/usr/sbin/policy-rc.d"
 	mkdir -p "$root/etc/dkms" && touch "$root/etc/dkms/no-autoinstall"
-	local apt=(apt-get -y -q -o Dpkg::Use-Pty=0 --no-install-recommends)
+	local apt=(apt-get -y -q -o Dpkg::Use-Pty=0 --no-install-recommends) p rustc
+	in_root apt-get -q update >>"$RL_CACHE/trixie-$root_key.log" 2>&1 || {
+		say "apt-get update in the build root failed; see $RL_CACHE/trixie-$root_key.log"
+		return 1
+	}
+	# Debian keeps several versions in backports, but not for ever: say
+	# plainly when a pinned one is gone, and what to change.
+	for p in "${backports[@]}"; do
+		in_root apt-cache madison "${p%%=*}" | grep -qF " ${p#*=} " && continue
+		say "Debian no longer serves ${p%%=*} ${p#*=}; pin a current one in scripts/env.sh (apt-cache madison ${p%%=*}, in the build root)"
+		return 1
+	done
+	rustc=$(in_root apt-cache madison rustc | awk -F' [|] ' -v v="$RL_STOCK_RUSTC" 'index($2, v "+") == 1 { print $2; exit }')
+	if [ -z "$rustc" ]; then
+		say "trixie has no rustc $RL_STOCK_RUSTC, the compiler $RL_STOCK_REL was built with"
+		return 1
+	fi
 	{
-		in_root apt-get -q update &&
-		in_root "${apt[@]}" install "${tools[@]}" &&
+		in_root "${apt[@]}" install "${tools[@]}" "rustc=$rustc" "rust-src=$rustc" "rust-clippy=$rustc" &&
 		in_root "${apt[@]}" -t trixie-backports install "${backports[@]}"
 	} >>"$RL_CACHE/trixie-$root_key.log" 2>&1 || {
 		tail -n 20 "$RL_CACHE/trixie-$root_key.log" >&2
@@ -168,7 +184,9 @@ zfs)
 		}
 		touch "$out/.complete"
 	fi
-	dirname "$(find "$out" -name zfs.ko -print -quit)"
+	ko=$(find "$out" -name zfs.ko -print -quit)
+	[ -n "$ko" ] || { say "no zfs.ko in $out"; exit 1; }
+	dirname "$ko"
 	;;
 *)
 	echo "usage: $0 root|image|kdir|zfs|run CMD..." >&2

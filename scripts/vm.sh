@@ -26,7 +26,7 @@ vng_base=(vng --run "$kdir" --force-9p --cpus "${RL_VM_CPUS:-2}" --memory 2G)
 # short boot before trusting it, and remember the answer for this kernel.
 detect_accel() {
 	local memo
-	memo="$RL_CACHE/accel-$(basename "$kdir")"
+	memo="$RL_CACHE/accel-$(basename "$kdir")-$(echo "$kdir" | sha256sum | cut -c1-8)"
 	if [ -e "$memo" ]; then
 		cat "$memo"
 		return
