@@ -4,6 +4,19 @@ RL_RUST=1.95.0
 RL_BINDGEN=0.73.2
 RL_VNG=1.42
 mkdir -p "$RL_CACHE"
+
+# rl_must_build NAME DIR: whether the cached artefact DIR still has to be
+# built.  A build counts as done only once DIR/.complete exists, written after
+# it succeeded; if it does not, this waits for NAME's build lock (held on fd
+# 9 until the caller exits or takes another) and looks again, so concurrent
+# runs build once and an interrupted build is never taken for a good one.
+rl_must_build() {
+	[ -e "$2/.complete" ] && return 1
+	exec 9>"$RL_CACHE/$1.lock"
+	echo "refledger: waiting for the $1 build lock" >&2
+	flock 9
+	[ ! -e "$2/.complete" ]
+}
 # The pinned toolchain (rustup's, and bindgen-cli from cargo) is for our own
 # test kernel, which it builds; a user's KDIR gets the user's PATH and
 # toolchain as they are: the module must be built by that kernel's own rustc

@@ -39,15 +39,7 @@ key=$( {
 } | sha256sum | cut -c1-16)
 out="$RL_CACHE/kernel-$key"
 
-if [ -e "$out/.complete" ]; then
-	echo "$out"
-	exit 0
-fi
-
-exec 9>"$RL_CACHE/kernel.lock"
-echo "refledger: waiting for the kernel build lock" >&2
-flock 9
-if [ -e "$out/.complete" ]; then
+if ! rl_must_build kernel "$out"; then
 	echo "$out"
 	exit 0
 fi

@@ -84,14 +84,7 @@ key=$( {
 	"$cc" --version | head -n1
 } | sha256sum | cut -c1-16)
 out="$RL_CACHE/kdir-$rel-$key"
-if [ -e "$out/.complete" ]; then
-	echo "$out/tree"
-	exit 0
-fi
-exec 9>"$RL_CACHE/kdir-$rel.lock"
-echo "refledger: waiting for the Rust metadata lock of $rel" >&2
-flock 9
-if [ -e "$out/.complete" ]; then
+if ! rl_must_build "kdir-$rel" "$out"; then
 	echo "$out/tree"
 	exit 0
 fi

@@ -46,15 +46,6 @@ backports=("linux-headers-$RL_STOCK_REL=$RL_STOCK_VER" "linux-source-$xy=$RL_STO
 root_key=$(key_of "trixie ${tools[*]} rustc $RL_STOCK_RUSTC ${backports[*]}")
 root="$RL_CACHE/trixie-$root_key"
 
-# lock NAME DIR: waits for NAME's build lock; returns 1 if DIR got built
-# meanwhile (by whoever held the lock).
-lock() {
-	exec 8>"$RL_CACHE/$1.lock"
-	say "waiting for the $1 lock"
-	flock 8
-	[ ! -e "$2/.complete" ]
-}
-
 # Runs a command in the build root, in a private mount namespace (so the
 # mounts vanish with it), with /proc, /dev, the repository and the cache
 # mounted at the paths they have outside.
@@ -75,8 +66,7 @@ in_root() {
 export RL_TOP=$top RL_CACHE
 
 make_root() {
-	[ -e "$root/.complete" ] && return 0
-	lock trixie "$root" || return 0
+	rl_must_build trixie "$root" || return 0
 	command -v debootstrap >/dev/null || {
 		say "installing debootstrap"
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null
@@ -140,7 +130,7 @@ run)
 image)
 	make_root
 	img="$RL_CACHE/stock-$(key_of "image $RL_STOCK_REL $RL_STOCK_VER")"
-	if [ ! -e "$img/.complete" ] && lock stock-image "$img"; then
+	if rl_must_build stock-image "$img"; then
 		rm -rf "$img"
 		mkdir -p "$img/dl"
 		say "fetching Debian's linux-image $RL_STOCK_REL $RL_STOCK_VER"
@@ -170,7 +160,7 @@ zfs)
 	kdir=/usr/src/linux-headers-$RL_STOCK_REL
 	ksrc=$(sed -n 's|^include \(.*\)/Makefile$|\1|p' "$root$kdir/Makefile")
 	out="$RL_CACHE/zfs-$(key_of "zfs $RL_STOCK_ZFS against $RL_STOCK_REL $RL_STOCK_VER")"
-	if [ ! -e "$out/.complete" ] && lock stock-zfs "$out"; then
+	if rl_must_build stock-zfs "$out"; then
 		rm -rf "$out"
 		mkdir -p "$out"
 		say "building OpenZFS $RL_STOCK_ZFS against $RL_STOCK_REL in $out (about 10 minutes)"

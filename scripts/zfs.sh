@@ -119,15 +119,7 @@ moddir() {
 	return 0
 }
 
-if [ -e "$out/.complete" ]; then
-	moddir
-	exit 0
-fi
-
-exec 9>"$RL_CACHE/zfs.lock"
-say "waiting for the zfs build lock"
-flock 9
-if [ -e "$out/.complete" ]; then
+if ! rl_must_build zfs "$out"; then
 	moddir
 	exit 0
 fi
