@@ -23,12 +23,15 @@ use crate::{
     probes::{Candidate, Spec},
     superblocks,
 };
+use core::ffi::c_void;
 use kernel::{c_str, prelude::*};
 
 /// Block devices the ledger can hold.
 pub(crate) const MAX_BDEVS: usize = 256;
 /// Opens it can hold at once.
 pub(crate) const MAX_OPENS: usize = 1024;
+/// The most slots an open is looked for in, from its hash: a handler's bound.
+const MAX_PROBE: usize = 32;
 /// Opens held by superblocks that a superblock's shutdown finds without a
 /// scan of all opens.
 const MAX_SB_HELD: usize = 64;
@@ -77,6 +80,12 @@ pub(crate) struct Bdev {
     closes: u64,
     openers: i32,
     last_close: u64,
+    /// Opens made before the ledger was loaded or reset, so not matched to
+    /// a file: found by [`Table::seed`], and counted down as unmatched
+    /// closes of the device come.
+    before: i32,
+    /// Its exclusive holder when it was seeded.
+    before_holder: Holder,
 }
 
 /// The tables, protected by the ledger's lock.
@@ -122,6 +131,38 @@ impl Table {
         self.sb_overflow = false;
     }
 
+    /// Merges what [`seed`] found: block devices open before load or reset,
+    /// which no probe saw.  Their files are unknown, so each device keeps a
+    /// count of them ([`Bdev::before`]) and its exclusive holder.
+    pub(crate) fn merge_seed(&mut self, found: &[Seed]) {
+        for f in found {
+            let i = match self.devs.iter().position(|d| d.used && d.dev == f.dev) {
+                Some(i) => i,
+                None => {
+                    let Some(i) = self.devs.iter().position(|d| !d.used) else {
+                        self.dropped += 1;
+                        continue;
+                    };
+                    self.devs[i] = Bdev {
+                        used: true,
+                        dev: f.dev,
+                        name: f.name,
+                        disk_module: f.disk_module,
+                        // Named, but not matched by owner: the next probed
+                        // open reads the owner again.
+                        owner: usize::MAX,
+                        ..Bdev::default()
+                    };
+                    i
+                }
+            };
+            let d = &mut self.devs[i];
+            d.openers = f.openers;
+            d.before = f.openers;
+            d.before_holder = f.holder;
+        }
+    }
+
     /// Superblock `sb` shut down: its exclusive opens should close now.
     pub(crate) fn holder_shut_down(&mut self, sb: usize, now: u64) {
         if self.sb_opens == 0 {
@@ -162,20 +203,26 @@ impl Table {
             }
         }
         self.sb_opens = self.sb_opens.saturating_sub(1);
-        if self.sb_overflow && self.sb_opens <= MAX_SB_HELD / 2 {
-            // Few enough again to list: one scan, so that shutdowns stop
-            // scanning.  Waiting for none to be left could mean waiting
-            // forever, since a root filesystem never closes its device.
-            let mut n = 0;
-            for (j, o) in self.opens.iter().enumerate() {
-                if o.used && matches!(o.holder, Holder::Superblock(_)) && n < MAX_SB_HELD {
-                    self.sb_held[n] = j as u16;
-                    n += 1;
-                }
-            }
-            self.sb_opens = n;
-            self.sb_overflow = false;
+    }
+
+    /// Lists the opens held by superblocks again once few enough are left,
+    /// so that shutdowns stop scanning every open.  A scan of all opens:
+    /// process context (the audit), never a probe handler.  Waiting for
+    /// none to be left could mean waiting forever, since a root filesystem
+    /// never closes its device.
+    pub(crate) fn relist_held(&mut self) {
+        if !self.sb_overflow || self.sb_opens > MAX_SB_HELD / 2 {
+            return;
         }
+        let mut n = 0;
+        for (j, o) in self.opens.iter().enumerate() {
+            if o.used && matches!(o.holder, Holder::Superblock(_)) && n < MAX_SB_HELD {
+                self.sb_held[n] = j as u16;
+                n += 1;
+            }
+        }
+        self.sb_opens = n;
+        self.sb_overflow = false;
     }
 
     /// The record of the device `info` describes, made if needed.  Its
@@ -226,13 +273,15 @@ impl Table {
     }
 
     /// The slot of the open of `file`, or, with `free`, a slot to record it
-    /// in: open addressing from a hash of the file pointer.  `probed` marks
-    /// slots that were ever used, so a lookup stops at the first never-used
-    /// one.
+    /// in: open addressing from a hash of the file pointer, looking at most
+    /// [`MAX_PROBE`] slots from there, so that a handler's work is bounded
+    /// however full the table is.  An open is only ever recorded within that
+    /// distance, so a lookup need not look further.  `probed` marks slots
+    /// that were ever used, so a lookup stops at the first never-used one.
     fn open_slot(&mut self, file: usize, free: bool) -> Option<usize> {
         let mut i =
             ((file as u64 >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % MAX_OPENS;
-        for _ in 0..MAX_OPENS {
+        for _ in 0..MAX_PROBE {
             let o = &self.opens[i];
             if free && !o.used {
                 return Some(i);
@@ -247,6 +296,94 @@ impl Table {
         }
         None
     }
+}
+
+/// A block device found open by [`seed`].
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Seed {
+    dev: u32,
+    openers: i32,
+    name: Name<32>,
+    disk_module: Name<32>,
+    holder: Holder,
+}
+
+/// Where [`seed_one`] collects what it finds.
+struct SeedWalk<'a> {
+    found: &'a mut KVVec<Seed>,
+    dropped: u64,
+}
+
+/// Finds the block devices open now, from the kernel's own state, without
+/// the ledger's lock (the walk takes the bdev filesystem's spinlocks; see
+/// `rl_for_each_open_bdev`), for [`Table::merge_seed`].  Process context.
+pub(crate) fn seed() -> Result<KVVec<Seed>> {
+    let mut found = KVVec::with_capacity(MAX_BDEVS, GFP_KERNEL)?;
+    let mut walk = SeedWalk {
+        found: &mut found,
+        dropped: 0,
+    };
+    // SAFETY: `seed_one` matches the callback type; `walk` outlives the walk.
+    unsafe {
+        bindings::rl_for_each_open_bdev(Some(seed_one), core::ptr::from_mut(&mut walk).cast())
+    };
+    if walk.dropped > 0 {
+        pr_info!(
+            "{} open block devices beyond {} not seeded\n",
+            walk.dropped,
+            MAX_BDEVS
+        );
+    }
+    Ok(found)
+}
+
+/// # Safety
+///
+/// Called by `rl_for_each_open_bdev` with the bdev filesystem's
+/// `s_inode_list_lock` and `bdev`'s inode's `i_lock` held, the inode not
+/// being set up or freed, and `bd_openers` seen above zero; `arg` is the
+/// [`SeedWalk`] that [`seed`] passed.
+unsafe extern "C" fn seed_one(
+    bdev: *mut bindings::block_device,
+    holder: *mut c_void,
+    hops: *const bindings::blk_holder_ops,
+    arg: *mut c_void,
+) {
+    // SAFETY: `arg` is the walk state, borrowed mutably by `seed`.
+    let w = unsafe { &mut *arg.cast::<SeedWalk<'_>>() };
+    if w.found.len() == w.found.capacity() {
+        w.dropped += 1;
+        return;
+    }
+    let mut name = [0u8; 32];
+    // SAFETY: The block device is embedded in its inode, which stays
+    // allocated while listed on the bdev superblock's inodes under
+    // `s_inode_list_lock` (eviction unlinks it under that lock first).  Its
+    // disk is freed by `bdev_free_inode`, RCU-delayed, and the spinlocks
+    // held make this an RCU read-side section.  "%pg" reads only the disk's
+    // name and the partition number.  The driver's module: every open holds
+    // a reference to it (`blkdev_get_no_open`), and `bd_openers` was above
+    // zero when the walk read it, before this; a close since may have
+    // dropped it, but a module's memory is freed only after
+    // `synchronize_rcu()` (`free_module`), which cannot end meanwhile.
+    let seed = unsafe {
+        bindings::rl_bdev_name(name.as_mut_ptr().cast(), name.len(), bdev);
+        let disk = (*bdev).bd_disk;
+        let owner = if disk.is_null() || (*disk).fops.is_null() {
+            core::ptr::null_mut()
+        } else {
+            (*(*disk).fops).owner
+        };
+        Seed {
+            dev: (*bdev).bd_dev,
+            openers: core::ptr::read_volatile(&raw const (*bdev).bd_openers.counter),
+            name: Name::from_bytes(&name),
+            disk_module: module_name(owner),
+            holder: classify(holder as usize, hops as usize),
+        }
+    };
+    // Capacity was checked above: this does not allocate.
+    let _ = w.found.push(seed, GFP_ATOMIC);
 }
 
 /// What can be read of an open block device without locks.
@@ -352,7 +489,9 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
         H_OBJ => Holder::Object(data[1]),
         _ => Holder::None,
     };
-    let mut inner = l.inner.lock();
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
     let t = &mut inner.bdevs;
     if let Some(d) = t.dev(&info) {
         d.opens += 1;
@@ -396,16 +535,25 @@ fn on_release(regs: &Regs) {
     // SAFETY: As above.
     let info = unsafe { BdevInfo::read(bdev) };
     let now = now_ns();
-    let mut inner = l.inner.lock();
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
     let t = &mut inner.bdevs;
-    if let Some(i) = t.open_slot(file as usize, false) {
+    let matched = if let Some(i) = t.open_slot(file as usize, false) {
         let o = &mut t.opens[i];
         o.used = false;
         if let Holder::Superblock(_) = o.holder {
             t.sb_unhold(i);
         }
-    }
+        true
+    } else {
+        false
+    };
     if let Some(d) = t.dev(&info) {
+        if !matched && d.before > 0 {
+            // The close of an open made before the ledger saw it.
+            d.before -= 1;
+        }
         d.closes += 1;
         // This close drops one opener after the handler returns.
         d.openers = info.openers - 1;
@@ -544,6 +692,11 @@ impl crate::debugfs::Show for BdevsFile {
                 d.closes,
                 Secs(d.last_close)
             );
+            if d.before > 0 {
+                seq_print!(m, "  open before_load={} ", d.before);
+                show_holder(m, d.before_holder);
+                seq_print!(m, "\n");
+            }
             for j in 0..MAX_OPENS {
                 let o = l.inner.lock().bdevs.opens[j];
                 let shut = holder_state(&o);
@@ -629,6 +782,21 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
         show_holder(m, o.holder);
         seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm);
         o.ev.show_stack(m, "    ");
+    }
+    for i in 0..MAX_BDEVS {
+        let d = l.inner.lock().bdevs.devs[i];
+        if !d.used || d.before <= 0 || !d.disk_module.is(name) {
+            continue;
+        }
+        seq_print!(
+            m,
+            "  held_by bdev_open dev={} name={} before_load={} ",
+            DevT(d.dev),
+            d.name.as_str(),
+            d.before
+        );
+        show_holder(m, d.before_holder);
+        seq_print!(m, "\n");
     }
     superblocks::show_holders_of(l, m, name);
 }

@@ -91,6 +91,8 @@ pub(crate) trait Store: Show {
 
 /// What a file's inode points to: the object and how to show and store it.
 struct Entry {
+    name: &'static CStr,
+    mode: u16,
     data: *const c_void,
     show: unsafe fn(*const c_void, &SeqFile) -> Result,
     size_hint: unsafe fn(*const c_void) -> usize,
@@ -123,11 +125,19 @@ unsafe fn store_erased<T: Store>(data: *const c_void, input: &[u8]) -> Result {
 
 /// A debugfs directory and its files, all removed on drop.
 ///
+/// Everything that can fail for want of memory is allocated first, with
+/// [`Dir::new`] and [`Dir::add`]/[`Dir::add_rw`]; only [`Dir::publish`]
+/// creates the directory and files.  A file can be opened the moment it
+/// exists, even while the module is still initializing, and an open file
+/// outlives the removal of the directory: so once the first file exists,
+/// nothing may fail and free what it uses.  A file that debugfs cannot
+/// create is logged and left out, as the kernel's debugfs API advises.
+///
 /// # Invariants
 ///
-/// `dentry` is a directory created by `debugfs_create_dir`.  Each file in it
-/// was created with `fops` and an entry of `entries` as its private data; both
-/// live in boxes that outlive the directory.
+/// `dentry` is NULL or a directory created by `debugfs_create_dir`.  Each
+/// file in it was created with `fops` and an entry of `entries` as its
+/// private data; both live in boxes that outlive the directory.
 pub(crate) struct Dir {
     dentry: *mut bindings::dentry,
     fops: Pin<KBox<Opaque<bindings::file_operations>>>,
@@ -135,8 +145,9 @@ pub(crate) struct Dir {
 }
 
 impl Dir {
-    /// Creates `/sys/kernel/debug/<name>/`, readable by root only.
-    pub(crate) fn new(name: &CStr, module: &'static ThisModule) -> Result<Self> {
+    /// Prepares a directory, readable by root only; nothing is visible
+    /// until [`Dir::publish`].
+    pub(crate) fn new(module: &'static ThisModule) -> Result<Self> {
         let fops = KBox::pin_init(
             Opaque::ffi_init(|p: *mut bindings::file_operations| {
                 // SAFETY: `p` is valid for writes; a zeroed `file_operations`
@@ -155,14 +166,9 @@ impl Dir {
             }),
             GFP_KERNEL,
         )?;
-        // SAFETY: `name` is a valid C string; a NULL parent means the debugfs
-        // root.
-        let dentry = from_err_ptr(unsafe {
-            bindings::debugfs_create_dir(name.as_char_ptr(), ptr::null_mut())
-        })?;
-        // INVARIANT: `dentry` is the directory just created; no files yet.
+        // INVARIANT: No directory yet.
         Ok(Self {
-            dentry,
+            dentry: ptr::null_mut(),
             fops,
             entries: KVec::new(),
         })
@@ -173,14 +179,22 @@ impl Dir {
     /// # Safety
     ///
     /// `data` must stay valid until this `Dir` is dropped.
-    pub(crate) unsafe fn add<T: Show>(&mut self, name: &CStr, data: &T) -> Result {
-        let entry = Entry {
-            data: core::ptr::from_ref(data).cast(),
-            show: show_erased::<T>,
-            size_hint: size_hint_erased::<T>,
-            store: None,
-        };
-        self.create(name, 0o400, entry)
+    pub(crate) unsafe fn add<T: Show>(&mut self, name: &'static CStr, data: &T) -> Result {
+        self.entries.push(
+            KBox::new(
+                Entry {
+                    name,
+                    mode: 0o400,
+                    data: core::ptr::from_ref(data).cast(),
+                    show: show_erased::<T>,
+                    size_hint: size_hint_erased::<T>,
+                    store: None,
+                },
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        Ok(())
     }
 
     /// Adds a read-write file `name` (mode 0600) that shows `data` and passes
@@ -189,43 +203,72 @@ impl Dir {
     /// # Safety
     ///
     /// `data` must stay valid until this `Dir` is dropped.
-    pub(crate) unsafe fn add_rw<T: Store>(&mut self, name: &CStr, data: &T) -> Result {
-        let entry = Entry {
-            data: core::ptr::from_ref(data).cast(),
-            show: show_erased::<T>,
-            size_hint: size_hint_erased::<T>,
-            store: Some(store_erased::<T>),
-        };
-        self.create(name, 0o600, entry)
+    pub(crate) unsafe fn add_rw<T: Store>(&mut self, name: &'static CStr, data: &T) -> Result {
+        self.entries.push(
+            KBox::new(
+                Entry {
+                    name,
+                    mode: 0o600,
+                    data: core::ptr::from_ref(data).cast(),
+                    show: show_erased::<T>,
+                    size_hint: size_hint_erased::<T>,
+                    store: Some(store_erased::<T>),
+                },
+                GFP_KERNEL,
+            )?,
+            GFP_KERNEL,
+        )?;
+        Ok(())
     }
 
-    fn create(&mut self, name: &CStr, mode: u16, entry: Entry) -> Result {
-        let entry = KBox::new(entry, GFP_KERNEL)?;
-        let private = core::ptr::from_ref::<Entry>(&*entry)
-            .cast_mut()
-            .cast::<c_void>();
-        self.entries.push(entry, GFP_KERNEL)?;
-        // SAFETY: `self.dentry` is our directory (type invariants); `fops` and
-        // the entry are boxed and live until after the directory is removed.
-        let file = unsafe {
-            bindings::rl_debugfs_create_file(
-                name.as_char_ptr(),
-                mode,
-                self.dentry,
-                private,
-                self.fops.get(),
-            )
-        };
-        from_err_ptr(file)?;
+    /// Creates `/sys/kernel/debug/<name>/` and the files added.  Fails only
+    /// if the directory cannot be created, when no file exists yet.
+    pub(crate) fn publish(&mut self, name: &CStr) -> Result {
+        // SAFETY: `name` is a valid C string; a NULL parent means the debugfs
+        // root.
+        let dentry = from_err_ptr(unsafe {
+            bindings::debugfs_create_dir(name.as_char_ptr(), ptr::null_mut())
+        })?;
+        // INVARIANT: `dentry` is the directory just created, without files.
+        self.dentry = dentry;
+        for entry in self.entries.iter() {
+            let private = core::ptr::from_ref::<Entry>(entry)
+                .cast_mut()
+                .cast::<c_void>();
+            // SAFETY: `self.dentry` is our directory; `fops` and the entry
+            // are boxed and live until after the directory is removed.
+            let file = unsafe {
+                bindings::rl_debugfs_create_file(
+                    entry.name.as_char_ptr(),
+                    entry.mode,
+                    self.dentry,
+                    private,
+                    self.fops.get(),
+                )
+            };
+            if let Err(e) = from_err_ptr(file) {
+                pr_warn!(
+                    "debugfs: cannot create {} ({:?}); left out\n",
+                    compat::CStrDisplay(entry.name),
+                    e
+                );
+            }
+        }
         Ok(())
     }
 }
 
 impl Drop for Dir {
     fn drop(&mut self) {
+        if self.dentry.is_null() {
+            return;
+        }
         // SAFETY: `self.dentry` is our directory.  `debugfs_remove` removes it
-        // and its files and waits for file operations in flight to finish, so
-        // none touches `fops` or an entry after this.
+        // and its files and waits for file operations in flight to finish.
+        // A file still open after this keeps the module (the owner of
+        // `fops`) loaded, so its release cannot come after `fops` and the
+        // entries are freed: this runs from the module's exit, which only
+        // runs once nothing holds the module.
         unsafe { bindings::debugfs_remove(self.dentry) };
     }
 }

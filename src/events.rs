@@ -27,8 +27,13 @@ pub(crate) enum Kind {
     Umount,
     /// An `s_active` reference was dropped (`deactivate_super`).
     Release,
-    /// The last `s_active` reference was dropped (`deactivate_locked_super`).
+    /// The last `s_active` reference was dropped (`deactivate_locked_super`
+    /// with `s_active` 1).
     FinalRelease,
+    /// A reference was dropped under `s_umount` without being the last
+    /// (`deactivate_locked_super` from `thaw_super`, or from a mount that
+    /// found an existing superblock).
+    LockedRelease,
     /// `generic_shutdown_super` ran.
     Shutdown,
     /// The superblock left the superblock list.
@@ -54,6 +59,7 @@ impl Kind {
             Kind::Umount => "umount",
             Kind::Release => "release",
             Kind::FinalRelease => "final_release",
+            Kind::LockedRelease => "locked_release",
             Kind::Shutdown => "shutdown",
             Kind::Freed => "freed",
             Kind::Leak => "leak",

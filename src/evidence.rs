@@ -147,9 +147,11 @@ impl core::fmt::Display for Comm {
     }
 }
 
-/// Nanoseconds since boot.
+/// Nanoseconds since boot, on the monotonic clock.
 pub(crate) fn now_ns() -> u64 {
-    // SAFETY: `ktime_get_ns` may be called from any context.
+    // SAFETY: `rl_ktime_get_ns` is `ktime_get_mono_fast_ns`, which takes no
+    // lock and retries no seqcount a writer could be stuck in, so it may be
+    // called from any context, NMI included (an int3 kprobe handler's).
     unsafe { bindings::rl_ktime_get_ns() }
 }
 

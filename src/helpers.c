@@ -10,7 +10,8 @@
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/kprobes.h>
-#include <linux/delay.h>
+#include <linux/kallsyms.h>
+#include <linux/kernel.h>
 #include <linux/module.h>
 #include <linux/rcupdate.h>
 #include <linux/moduleparam.h>
@@ -123,7 +124,43 @@ void rl_current_comm(char *buf, size_t len)
 
 u64 rl_ktime_get_ns(void)
 {
-	return ktime_get_ns();
+	return ktime_get_mono_fast_ns();
+}
+
+void rl_spin_lock_init(spinlock_t *lock, const char *name)
+{
+	static struct lock_class_key key;
+
+	spin_lock_init(lock);
+	lockdep_set_class_and_name(lock, &key, name);
+}
+
+unsigned long rl_spin_lock_irqsave(spinlock_t *lock)
+{
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	return flags;
+}
+
+bool rl_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
+{
+	return spin_trylock_irqsave(lock, *flags);
+}
+
+void rl_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
+{
+	spin_unlock_irqrestore(lock, flags);
+}
+
+int rl_raw_smp_processor_id(void)
+{
+	return raw_smp_processor_id();
+}
+
+bool rl_in_nmi(void)
+{
+	return in_nmi();
 }
 
 void rl_init_delayed_work(struct delayed_work *dw, work_func_t fn)
@@ -169,49 +206,101 @@ static struct file_system_type *rl_fs_type_after(struct file_system_type *t)
 #endif
 }
 
-/* The module whose filesystem type the audit is walking, or NULL. */
-static struct module *rl_walking;
+static spinlock_t *rl_sb_lock;
 
-struct file_system_type *rl_fs_type_next(struct file_system_type *start,
-					 unsigned int *pos)
+int rl_find_sb_lock(void)
+{
+	struct kprobe kp = { .symbol_name = "sb_lock" };
+	char name[KSYM_NAME_LEN];
+	unsigned long addr;
+	int err;
+
+	/*
+	 * register_kprobe() looks the name up and stores the address in
+	 * kp.addr before it checks that the address is kernel text; sb_lock
+	 * is data, so the registration fails there and nothing is armed.  A
+	 * registration that succeeds found text, not the lock.
+	 */
+	err = register_kprobe(&kp);
+	if (!err) {
+		unregister_kprobe(&kp);
+		return -EINVAL;
+	}
+	addr = (unsigned long)kp.addr;
+	if (!addr || IS_ERR_VALUE(addr))
+		return -ENOENT;
+	sprint_symbol_no_offset(name, addr);
+	if (strcmp(name, "sb_lock") != 0)
+		return -ENOENT;
+	rl_sb_lock = (spinlock_t *)addr;
+	return 0;
+}
+
+void rl_walk_supers(struct file_system_type *first,
+		    void (*f)(struct super_block *sb, void *arg), void *arg,
+		    unsigned long *types, unsigned int max_types, unsigned int *ntypes)
 {
 	struct file_system_type *t;
-	unsigned int i = 0;
+	struct super_block *sb;
 
+	*ntypes = 0;
+	if (!rl_sb_lock)
+		return;
 	rcu_read_lock();
-	for (t = start; t; t = rl_fs_type_after(t), i++) {
-		if (i < *pos)
-			continue;
-		*pos = i + 1;
-		if (!t->owner)
-			break;
-		WRITE_ONCE(rl_walking, t->owner);
-		/*
-		 * Store rl_walking before loading the module state; pairs with
-		 * the barrier in rl_module_going(), which stores the state
-		 * before loading rl_walking.  Either we see the module going
-		 * and skip its type, or the notifier sees us and waits.
-		 */
-		smp_mb();
-		if (module_is_live(t->owner))
-			break;
-		WRITE_ONCE(rl_walking, NULL);
+	for (t = first; t; t = rl_fs_type_after(t)) {
+		if (*ntypes < max_types)
+			types[*ntypes] = (unsigned long)t;
+		(*ntypes)++;
+		spin_lock(rl_sb_lock);
+		hlist_for_each_entry(sb, &t->fs_supers, s_instances)
+			f(sb, arg);
+		spin_unlock(rl_sb_lock);
 	}
 	rcu_read_unlock();
-	return t;
 }
 
-void rl_fs_type_done(void)
+unsigned int rl_sb_state(struct super_block *sb)
 {
-	smp_store_release(&rl_walking, NULL);
+	/* As super_flags() reads them: acquire pairs with super_wake(). */
+	unsigned int flags = smp_load_acquire(&sb->s_flags);
+	unsigned int state = 0;
+
+	if (flags & SB_BORN)
+		state |= RL_SB_BORN;
+	if (flags & SB_DYING)
+		state |= RL_SB_DYING;
+	if (rwsem_is_locked(&sb->s_umount))
+		state |= RL_SB_UMOUNT_LOCKED;
+	return state;
 }
 
-void rl_module_going(struct module *mod)
+void rl_for_each_open_bdev(void (*f)(struct block_device *bdev, void *holder,
+				     const struct blk_holder_ops *hops, void *arg),
+			   void *arg)
 {
-	/* The caller set mod->state to GOING before the notifier chain ran. */
-	smp_mb();
-	while (READ_ONCE(rl_walking) == mod)
-		msleep(1);
+	struct super_block *sb = blockdev_superblock;
+	struct inode *inode;
+	unsigned long state;
+
+	spin_lock(&sb->s_inode_list_lock);
+	list_for_each_entry(inode, &sb->s_inodes, i_sb_list) {
+		struct block_device *bdev;
+
+		spin_lock(&inode->i_lock);
+#ifdef RL_INODE_STATE_ACCESSORS
+		state = inode_state_read(inode);
+#else
+		state = inode->i_state;
+#endif
+		if (!(state & (I_FREEING | I_WILL_FREE | I_NEW))) {
+			bdev = I_BDEV(inode);
+			if (atomic_read(&bdev->bd_openers) > 0)
+				f(bdev, READ_ONCE(bdev->bd_holder),
+				  READ_ONCE(bdev->bd_holder_ops), arg);
+		}
+		spin_unlock(&inode->i_lock);
+	}
+	spin_unlock(&sb->s_inode_list_lock);
 }
 
 void rl_tracepoint_synchronize_unregister(void)

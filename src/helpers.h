@@ -49,8 +49,27 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 int rl_current_pid(void);
 void rl_current_comm(char *buf, size_t len);
 
-/* Nanoseconds since boot (ktime_get_ns(), an inline function). */
+/*
+ * Nanoseconds since boot: ktime_get_mono_fast_ns(), the monotonic clock's
+ * NMI-safe reader.  A kprobe handler on an int3 breakpoint runs in NMI
+ * context, where ktime_get_ns() could spin forever on the timekeeping
+ * seqcount of the writer it interrupted.
+ */
 u64 rl_ktime_get_ns(void);
+
+/*
+ * The ledger's spinlock (struct spinlock from C, so that Rust code can try
+ * to take it: 6.12's `kernel::sync::SpinLock` has no try_lock).  One lockdep
+ * class for every instance, with the given name.  See src/sync.rs.
+ */
+void rl_spin_lock_init(spinlock_t *lock, const char *name);
+unsigned long rl_spin_lock_irqsave(spinlock_t *lock);
+bool rl_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
+void rl_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+/* raw_smp_processor_id(), for a lock holder's CPU. */
+int rl_raw_smp_processor_id(void);
+/* in_nmi(), a macro. */
+bool rl_in_nmi(void);
 
 /* INIT_DELAYED_WORK(), a macro. */
 void rl_init_delayed_work(struct delayed_work *dw, work_func_t fn);
@@ -75,22 +94,47 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
 		    int s_active, unsigned long stalled_ms);
 
 /*
- * Filesystem types for the audit, which walks each type's superblocks with
- * iterate_supers_type() because iterate_supers() is not exported.
+ * The superblock walk of the audit, which never blocks on a filesystem.
  *
- * rl_fs_type_next() returns the first registered type at or after position
- * *pos counted from `start` (advancing *pos), or NULL at the end.  The list
- * is walked under RCU: unregister_filesystem() unlinks a type, then waits for
- * a grace period.  A type owned by a module is returned only if the module
- * is live, and the module is recorded as being walked, so that
- * rl_module_going() (called from a module notifier on MODULE_STATE_GOING)
- * waits until rl_fs_type_done(): the type cannot be unregistered and freed
- * while the audit uses it.  One walker at a time (the audit lock).
+ * rl_find_sb_lock() finds fs/super.c's sb_lock, the spinlock that guards
+ * every filesystem type's list of superblocks (fs_supers); it is static, so
+ * its address comes from kallsyms, through kprobes' own symbol lookup (a
+ * kprobe on a data symbol is refused, after its address was looked up).
+ * The address is checked to name "sb_lock" before it is used.  Returns 0 or
+ * a negative errno.
+ *
+ * rl_walk_supers() calls f(sb, arg) for every superblock of every registered
+ * filesystem type, from `first` on, with RCU read-locked and sb_lock held:
+ * f must not sleep.  A superblock on its type's fs_supers is allocated while
+ * sb_lock is held (put_super unlinks it under sb_lock before it frees it),
+ * so f may read it.  It never takes s_umount and never waits for SB_BORN,
+ * unlike iterate_supers_type(), which a stuck mount or unmount blocks.
+ * Each type walked is stored in types[] (up to max_types; *ntypes counts all
+ * of them).  The type list is walked under RCU: unregister_filesystem()
+ * unlinks a type and waits for a grace period before its module can go.
  */
-struct file_system_type *rl_fs_type_next(struct file_system_type *start,
-					 unsigned int *pos);
-void rl_fs_type_done(void);
-void rl_module_going(struct module *mod);
+int rl_find_sb_lock(void);
+void rl_walk_supers(struct file_system_type *first,
+		    void (*f)(struct super_block *sb, void *arg), void *arg,
+		    unsigned long *types, unsigned int max_types, unsigned int *ntypes);
+
+/* What the audit reads of a superblock's flags and locks, as RL_SB_* bits. */
+#define RL_SB_BORN 1
+#define RL_SB_DYING 2
+#define RL_SB_UMOUNT_LOCKED 4
+unsigned int rl_sb_state(struct super_block *sb);
+
+/*
+ * Calls f(bdev, holder, holder_ops, arg) for every block device open now
+ * (bd_openers > 0), as iterate_bdevs() walks them: the inodes of the bdev
+ * pseudo-filesystem under its s_inode_list_lock, each under its i_lock and
+ * skipped while being set up or freed.  f must not sleep.  The holder and
+ * its ops are read racily (their owner writes them under bd_holder_lock, a
+ * mutex), for display only.
+ */
+void rl_for_each_open_bdev(void (*f)(struct block_device *bdev, void *holder,
+				     const struct blk_holder_ops *hops, void *arg),
+			   void *arg);
 
 /* tracepoint_synchronize_unregister(), an inline function. */
 void rl_tracepoint_synchronize_unregister(void);

@@ -12,18 +12,15 @@ use crate::{
     debugfs::{seq_print, SeqFile, Show, Store},
     events, modules,
     probes::ProbeSet,
-    superblocks, zfs,
+    superblocks,
+    sync::HandlerLock,
+    zfs,
 };
 use core::{
     ffi::c_void,
-    sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, Ordering},
+    sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering},
 };
-use kernel::{
-    c_str, new_mutex, new_spinlock,
-    prelude::*,
-    sync::{Mutex, SpinLock},
-    types::Opaque,
-};
+use kernel::{c_str, new_mutex, prelude::*, sync::Mutex, types::Opaque};
 
 /// Default grace period before a superblock with no mounts is flagged.
 pub(crate) const DEFAULT_GRACE_MS: u32 = 5000;
@@ -50,7 +47,7 @@ pub(crate) struct Inner {
 #[pin_data(PinnedDrop)]
 pub(crate) struct Ledger {
     #[pin]
-    pub(crate) inner: SpinLock<Inner>,
+    pub(crate) inner: HandlerLock<Inner>,
     grace_ms: AtomicU32,
     audit_ms: AtomicU32,
     #[pin]
@@ -58,9 +55,16 @@ pub(crate) struct Ledger {
     running: AtomicBool,
     /// Set during the audit that seeds the ledger after load or reset.
     pub(crate) seeding: AtomicBool,
-    /// Serializes audits.
+    /// Serializes audits, and holds their scratch space: the filesystem
+    /// types walked.
     #[pin]
-    pub(crate) audit_lock: Mutex<()>,
+    pub(crate) audit_lock: Mutex<KVVec<usize>>,
+    /// When the last audit started (ns since boot), 0 before the first.
+    last_audit: AtomicU64,
+    /// Filesystem types the last audit walked.
+    audit_types: AtomicU32,
+    /// Why audits cannot walk the superblocks (a negative errno), or 0.
+    walk_error: AtomicI32,
     #[pin]
     notifier: Opaque<bindings::notifier_block>,
     /// The `modules=` names as written, for reading back (empty: all).
@@ -112,8 +116,17 @@ impl Ledger {
         if first_fs_type.is_null() {
             return Err(ENODEV);
         }
+        // SAFETY: Called once, from module init (process context).
+        let walk_error = unsafe { bindings::rl_find_sb_lock() };
+        if walk_error != 0 {
+            pr_warn!(
+                "sb_lock not found ({}): superblocks are tracked by probes only, without audits\n",
+                walk_error
+            );
+        }
+        let types = KVVec::from_elem(0usize, superblocks::MAX_TYPES, GFP_KERNEL)?;
         Ok(try_pin_init!(Self {
-            inner <- new_spinlock!(inner, "refledger:ledger"),
+            inner <- HandlerLock::new(inner, c_str!("refledger:ledger")),
             grace_ms: AtomicU32::new(DEFAULT_GRACE_MS),
             audit_ms: AtomicU32::new(DEFAULT_AUDIT_MS),
             // SAFETY: `INIT_DELAYED_WORK` initializes the whole struct.
@@ -122,7 +135,10 @@ impl Ledger {
             }),
             running: AtomicBool::new(false),
             seeding: AtomicBool::new(false),
-            audit_lock <- new_mutex!((), "refledger:audit"),
+            audit_lock <- new_mutex!(types, "refledger:audit"),
+            last_audit: AtomicU64::new(0),
+            audit_types: AtomicU32::new(0),
+            walk_error: AtomicI32::new(walk_error),
             filter <- new_mutex!(([[0; MODNAME]; modules::MAX_FILTER], 0), "refledger:filter"),
             // SAFETY: A zeroed notifier_block is valid; the callback is set
             // here and the block is registered in `start_audit`.
@@ -160,22 +176,25 @@ impl Ledger {
         unsafe { bindings::rl_queue_delayed_work_ms(self.work.get(), self.audit_ms()) };
     }
 
-    /// Calls `f` for every registered filesystem type whose module, if any,
-    /// is live.  The caller must hold `audit_lock`.  While `f` runs, the
-    /// type's module cannot finish unloading (see `rl_fs_type_next`).
-    pub(crate) fn for_each_fs_type(&self, mut f: impl FnMut(*mut bindings::file_system_type)) {
-        let mut pos = 0;
-        loop {
-            // SAFETY: `first_fs_type` is built in and never unregistered;
-            // `pos` is ours.
-            let t = unsafe { bindings::rl_fs_type_next(self.first_fs_type, &mut pos) };
-            if t.is_null() {
-                break;
-            }
-            f(t);
-            // SAFETY: Ends the walk of `t` started by `rl_fs_type_next`.
-            unsafe { bindings::rl_fs_type_done() };
-        }
+    /// The first filesystem type, where the audit's walk starts.
+    pub(crate) fn first_fs_type(&self) -> *mut bindings::file_system_type {
+        self.first_fs_type
+    }
+
+    /// Notes an audit that started at `start` and walked `types` types.
+    pub(crate) fn note_audit(&self, start: u64, types: u32) {
+        self.last_audit.store(start, Ordering::Relaxed);
+        self.audit_types.store(types, Ordering::Relaxed);
+    }
+
+    /// When the last audit started, the types it walked, and why audits
+    /// cannot walk superblocks (a negative errno) or 0.
+    pub(crate) fn audit_info(&self) -> (u64, u32, i32) {
+        (
+            self.last_audit.load(Ordering::Relaxed),
+            self.audit_types.load(Ordering::Relaxed),
+            self.walk_error.load(Ordering::Relaxed),
+        )
     }
 
     /// The grace period in milliseconds.
@@ -203,7 +222,7 @@ impl Ledger {
     /// everything): lists the superblocks that already exist, without an
     /// event for each.
     fn seed(&self, clear: bool) {
-        let audit = self.audit_lock.lock();
+        let mut types = self.audit_lock.lock();
         if clear {
             let mut inner = self.inner.lock();
             inner.sbs.clear();
@@ -211,8 +230,14 @@ impl Ledger {
             inner.bdevs.clear();
             inner.zfs.clear();
         }
+        // Block devices open now, opened before load or reset: found
+        // without the ledger's lock, merged under it.
+        match bdevs::seed() {
+            Ok(found) => self.inner.lock().bdevs.merge_seed(&found),
+            Err(_) => pr_warn!("no memory to seed the block device ledger\n"),
+        }
         self.seeding.store(true, Ordering::Relaxed);
-        superblocks::audit_locked(self, &audit);
+        superblocks::audit_locked(self, &mut types);
         self.seeding.store(false, Ordering::Relaxed);
     }
 }
@@ -272,14 +297,6 @@ unsafe extern "C" fn module_notify(
                 probes.disarm_module(compat::cstr_bytes(name));
             }
         }
-    }
-    if going {
-        // Wait while an audit walks this module's filesystem type, if it
-        // does; later audits skip the type, as its module is not live.  A
-        // module that owns superblocks cannot be unloading, so the wait is
-        // never for a walk blocked on a superblock.
-        // SAFETY: For module notifications, `data` is the module.
-        unsafe { bindings::rl_module_going(data.cast()) };
     }
     bindings::NOTIFY_DONE as kernel::ffi::c_int
 }
@@ -436,6 +453,7 @@ impl Show for LeaksFile {
         superblocks::show_leaks(l, m)?;
         zfs::show_leaks(m);
         superblocks::show_busy(l, m);
+        superblocks::show_stuck(l, m);
         bdevs::show_leaks(m);
         modules::show_leaks(m, bdevs::show_holders_of);
         Ok(())

@@ -39,6 +39,7 @@ mod ledger;
 mod modules;
 mod probes;
 mod superblocks;
+mod sync;
 mod tracepoint;
 mod zfs;
 
@@ -86,10 +87,10 @@ impl Drop for RefLedger {
     }
 }
 
-/// Creates the debugfs directory and its files.  On failure whatever was
-/// created is removed before this returns.
+/// Prepares the debugfs directory and its files: every allocation, and
+/// nothing visible yet (see [`debugfs::Dir`]).
 fn make_dir(module: &'static ThisModule, probes: &ProbeSet) -> Result<debugfs::Dir> {
-    let mut dir = debugfs::Dir::new(c_str!("refledger"), module)?;
+    let mut dir = debugfs::Dir::new(module)?;
     // SAFETY: `probes` is boxed by the caller and outlives the directory
     // (see `RefLedger`); the other objects are statics.
     unsafe {
@@ -138,7 +139,12 @@ impl kernel::Module for RefLedger {
         ledger.start_audit();
         probes.arm_all();
 
-        let dir = match make_dir(module, &probes) {
+        let dir = match make_dir(module, &probes).and_then(|mut dir| {
+            // The last step that can fail, and it fails only before any
+            // file exists: after it, init must succeed.
+            dir.publish(c_str!("refledger"))?;
+            Ok(dir)
+        }) {
             Ok(dir) => dir,
             Err(e) => {
                 // Tear down in order: nothing may reach the ledger once it

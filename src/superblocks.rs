@@ -53,7 +53,6 @@ pub(crate) const KEEP_FREED: usize = 256;
 pub(crate) const KEEP_RESOLVED: usize = 256;
 
 const EMPTY: u32 = 0;
-const TOMB: u32 = u32::MAX;
 
 /// The probes this ledger needs.
 pub(crate) static SPECS: [Spec; 6] = [
@@ -136,6 +135,12 @@ pub(crate) enum State {
     /// Mounted somewhere.
     #[default]
     Live,
+    /// Listed but not born: its filesystem is still filling it in
+    /// (`fill_super`), or failed to and is being torn down.
+    Mounting,
+    /// No mounts, `s_active` held by a freeze (`fsfreeze`, `FIFREEZE`):
+    /// a real holder, never flagged.
+    Frozen,
     /// Unmounted, but a struct mount is still referenced.
     Pending,
     /// No mounts, `s_active` up, within the grace period.
@@ -154,6 +159,8 @@ impl State {
     fn name(self) -> &'static str {
         match self {
             State::Live => "live",
+            State::Mounting => "mounting",
+            State::Frozen => "frozen",
             State::Pending => "pending",
             State::Detached => "detached",
             State::Leaked => "leaked",
@@ -224,6 +231,8 @@ pub(crate) struct Identity {
 pub(crate) struct Snapshot {
     s_active: i32,
     list: MountList,
+    /// Frozen (`s_writers.frozen` set): the freeze holds a reference.
+    frozen: bool,
 }
 
 impl Snapshot {
@@ -232,7 +241,7 @@ impl Snapshot {
     /// # Safety
     ///
     /// `sb` must point to a superblock that stays allocated during the call:
-    /// the caller holds a reference or `s_umount`.
+    /// the caller holds a reference, or `sb_lock` with `sb` listed.
     unsafe fn read(sb: usize) -> Self {
         let sb = sb as *mut bindings::super_block;
         // SAFETY: `sb` is live per the safety contract.  `s_active` is an
@@ -246,7 +255,12 @@ impl Snapshot {
                 1 => MountList::One,
                 _ => MountList::Many,
             };
-            Self { s_active, list }
+            let frozen = core::ptr::read_volatile(&raw const (*sb).s_writers.frozen) != 0;
+            Self {
+                s_active,
+                list,
+                frozen,
+            }
         }
     }
 }
@@ -261,9 +275,15 @@ impl Identity {
     unsafe fn read(sb: usize) -> Self {
         let sb = sb as *mut bindings::super_block;
         // SAFETY: `sb` is live per the safety contract.  `s_type` and `s_id`
-        // are set before a superblock is visible and do not change.  The
-        // filesystem type's module and the block device (with its disk and
-        // driver) are pinned by the superblock.
+        // are set before a superblock is mounted and do not change; the
+        // type's module is pinned by the superblock.  The block device is
+        // the superblock's while it is mounted, except that btrfs replaces
+        // `s_bdev` when a device is removed and then closes the old one; a
+        // value read here was open when it was read, and a block device
+        // (with its disk) is freed RCU-delayed (`bdev_free_inode`) and a
+        // module only after `synchronize_rcu()`, while callers run with
+        // preemption off (a probe handler) or under spinlocks (the audit),
+        // an RCU read-side section.
         unsafe {
             let ty = (*sb).s_type;
             let (fstype, fs_module) = if ty.is_null() {
@@ -291,6 +311,50 @@ impl Identity {
                 bdev: bdev_dev,
                 fs_module,
                 disk_module,
+            }
+        }
+    }
+}
+
+impl Identity {
+    /// Reads what names `sb` without following `s_bdev`, for the audit,
+    /// which holds `sb_lock` but no reference: since 6.18 a superblock stays
+    /// listed until its last passive reference, after `kill_block_super`
+    /// may have put its block device.  The device number is `s_dev`, which
+    /// `set_bdev_super` made the block device's; its driver is not known
+    /// (`?`) until a probe that holds a reference reads it.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds `sb_lock` and `sb` is on its type's `fs_supers`.
+    unsafe fn read_listed(sb: usize) -> Self {
+        let sb = sb as *mut bindings::super_block;
+        // SAFETY: `sb` is allocated while listed under `sb_lock`.  `s_type`
+        // is set before a superblock is listed and pinned (with its module)
+        // by it.  `s_id` is a fixed array; a racing write to it by a mount
+        // in progress can only tear the copy, which `Name` cleans.  `s_bdev`
+        // is only compared with NULL.
+        unsafe {
+            let ty = (*sb).s_type;
+            let (fstype, fs_module) = if ty.is_null() {
+                (Name::default(), Name::default())
+            } else {
+                (Name::from_c((*ty).name), bdevs::module_name((*ty).owner))
+            };
+            let dev = (*sb).s_dev;
+            let on_bdev = !core::ptr::read_volatile(&raw const (*sb).s_bdev).is_null();
+            Self {
+                fstype,
+                s_id: Name::from_c((*sb).s_id.as_ptr()),
+                dev,
+                s_type: ty as usize,
+                bdev: if on_bdev { dev } else { 0 },
+                fs_module,
+                disk_module: if on_bdev {
+                    Name::literal(b"?")
+                } else {
+                    Name::default()
+                },
             }
         }
     }
@@ -329,6 +393,16 @@ pub(crate) struct Record {
     busy_at: u64,
     busy_count: u32,
     seen: bool,
+    /// `SB_BORN` set: filled in by its filesystem.  Records made by probes
+    /// are of born superblocks; the audit may list one that is not.
+    born: bool,
+    /// Frozen when last read.
+    frozen: bool,
+    /// `s_umount` held by someone when last audited (an unmount or
+    /// remount in progress, or one stuck).
+    umount_locked: bool,
+    /// Its leak was printed to the kernel log.
+    reported: bool,
 }
 
 impl Record {
@@ -353,6 +427,7 @@ impl Record {
     /// Takes in what a snapshot says about mounts and `s_active`.
     fn apply(&mut self, snap: &Snapshot) {
         self.s_active = snap.s_active;
+        self.frozen = snap.frozen;
         self.has_mounts = snap.list != MountList::Empty;
         match snap.list {
             MountList::Empty => {
@@ -402,7 +477,9 @@ fn evaluate(r: &mut Record, now: u64, grace: u64) -> Option<Transition> {
         return None;
     }
     let mut t = None;
-    let new = if r.has_mounts {
+    let new = if !r.born {
+        State::Mounting
+    } else if r.has_mounts {
         if r.state == State::Leaked {
             // Mounted again (a remount of the same superblock): what held it
             // was not a leak after all, or no longer matters.
@@ -418,6 +495,11 @@ fn evaluate(r: &mut Record, now: u64, grace: u64) -> Option<Transition> {
         }
     } else if r.s_active <= 0 {
         State::Dying
+    } else if r.frozen {
+        // The freeze holds a reference until the filesystem is thawed
+        // (mounted again and `fsfreeze -u`): a holder, not a leak.
+        r.no_mounts_since = 0;
+        State::Frozen
     } else {
         if r.no_mounts_since == 0 {
             r.no_mounts_since = now;
@@ -431,6 +513,7 @@ fn evaluate(r: &mut Record, now: u64, grace: u64) -> Option<Transition> {
     if new == State::Leaked && r.state != State::Leaked {
         r.flagged = now;
         r.resolved = false;
+        r.reported = false;
         t = Some(Transition::Leak);
     }
     r.set_state(new, now);
@@ -483,7 +566,6 @@ impl Fifo {
 pub(crate) struct Table {
     recs: KVVec<Record>,
     index: KVVec<u32>,
-    tombs: usize,
     free: KVVec<u32>,
     nfree: usize,
     freed: Fifo,
@@ -515,7 +597,6 @@ impl Table {
         Ok(Self {
             recs: KVVec::from_elem(Record::default(), MAX_SBS, GFP_KERNEL)?,
             index: KVVec::from_elem(EMPTY, INDEX_SIZE, GFP_KERNEL)?,
-            tombs: 0,
             free,
             nfree: MAX_SBS,
             freed: Fifo::new()?,
@@ -535,7 +616,6 @@ impl Table {
         for v in self.index.iter_mut() {
             *v = EMPTY;
         }
-        self.tombs = 0;
         for (i, f) in self.free.iter_mut().enumerate() {
             *f = (MAX_SBS - 1 - i) as u32;
         }
@@ -559,10 +639,11 @@ impl Table {
 
     fn find(&self, sb: usize) -> Option<usize> {
         let mut h = hash(sb);
-        for _ in 0..INDEX_SIZE {
+        // INDEX_SIZE is more than twice MAX_SBS, so an empty slot ends
+        // every probe sequence.
+        loop {
             match self.index[h] {
                 EMPTY => return None,
-                TOMB => {}
                 v if self.recs[(v - 1) as usize].used && self.recs[(v - 1) as usize].sb == sb => {
                     return Some((v - 1) as usize)
                 }
@@ -570,45 +651,51 @@ impl Table {
             }
             h = (h + 1) % INDEX_SIZE;
         }
-        None
     }
 
     fn index_insert(&mut self, sb: usize, slot: usize) {
         let mut h = hash(sb);
-        while !matches!(self.index[h], EMPTY | TOMB) {
+        while self.index[h] != EMPTY {
             h = (h + 1) % INDEX_SIZE;
-        }
-        if self.index[h] == TOMB {
-            self.tombs -= 1;
         }
         self.index[h] = slot as u32 + 1;
     }
 
+    /// Removes `slot` from the index by backward-shift deletion, as linear
+    /// probing allows: entries after it in its run move up, so no
+    /// tombstones accumulate and no rebuild is ever needed.  The work is the
+    /// length of one run, short because the index is at most 3/8 full.
     fn index_remove(&mut self, slot: usize) {
         let mut h = hash(self.recs[slot].sb);
-        for _ in 0..INDEX_SIZE {
+        loop {
             match self.index[h] {
                 EMPTY => return,
-                v if v == slot as u32 + 1 => {
-                    self.index[h] = TOMB;
-                    self.tombs += 1;
-                    break;
-                }
-                _ => {}
+                v if v == slot as u32 + 1 => break,
+                _ => h = (h + 1) % INDEX_SIZE,
             }
-            h = (h + 1) % INDEX_SIZE;
         }
-        if self.tombs > INDEX_SIZE / 4 {
-            // Too many tombstones make lookups slow: rebuild.
-            for v in self.index.iter_mut() {
-                *v = EMPTY;
-            }
-            self.tombs = 0;
-            for i in 0..self.hwm {
-                let r = &self.recs[i];
-                if r.used && r.state != State::Freed {
-                    let sb = r.sb;
-                    self.index_insert(sb, i);
+        let mut hole = h;
+        let mut j = h;
+        loop {
+            self.index[hole] = EMPTY;
+            loop {
+                j = (j + 1) % INDEX_SIZE;
+                let v = self.index[j];
+                if v == EMPTY {
+                    return;
+                }
+                // Where the entry at `j` would like to be: it may move to
+                // the hole only if that is not before its home, cyclically.
+                let home = hash(self.recs[(v - 1) as usize].sb);
+                let stays = if hole <= j {
+                    hole < home && home <= j
+                } else {
+                    hole < home || home <= j
+                };
+                if !stays {
+                    self.index[hole] = v;
+                    hole = j;
+                    break;
                 }
             }
         }
@@ -665,15 +752,20 @@ impl Table {
     /// memory was reused.  Returns the slot and whether it is new, or `None`
     /// when the table is full of live superblocks (counted in `dropped`).
     ///
+    /// A new record reads its identity: with [`Identity::read_listed`] when
+    /// `listed` (the audit), else with [`Identity::read`].
+    ///
     /// # Safety
     ///
-    /// `sb` must be live, as for [`Snapshot::read`]: a new record reads its
-    /// identity.
+    /// `sb` must be live, as for [`Snapshot::read`], and when `listed` the
+    /// caller holds `sb_lock` with `sb` listed, as for
+    /// [`Identity::read_listed`].
     unsafe fn get(
         &mut self,
         sb: usize,
         snap: &Snapshot,
         alive: bool,
+        listed: bool,
         now: u64,
     ) -> Option<(usize, bool)> {
         if let Some(i) = self.find(sb) {
@@ -689,11 +781,19 @@ impl Table {
         self.recs[i] = Record {
             used: true,
             sb,
-            // SAFETY: `sb` is live per the safety contract.
-            id: unsafe { Identity::read(sb) },
+            // SAFETY: `sb` is live per the safety contract, and listed
+            // under `sb_lock` when `listed`.
+            id: unsafe {
+                if listed {
+                    Identity::read_listed(sb)
+                } else {
+                    Identity::read(sb)
+                }
+            },
             state_since: now,
             first_seen: now,
             mounts_exact: snap.list != MountList::Many,
+            born: true,
             ..Record::default()
         };
         self.recs[i].apply(snap);
@@ -736,29 +836,25 @@ impl Table {
         Some(r.event(Kind::HoldLeak, now, Some(ev), s_active))
     }
 
-    /// An unmount or export was refused with EBUSY: mark every live
-    /// superblock of type `fstype` (or just `only`, if given) as busy now,
-    /// with an event each, so `leaks` can say what held them.
+    /// An unmount of `sb` was refused with EBUSY: mark it busy now, with
+    /// an event, so `leaks` can say what held it.  Only a superblock that
+    /// can still hold something counts: not one shut down (an older record
+    /// at a reused address).
     pub(crate) fn note_busy(
         &mut self,
-        fstype: &[u8],
-        only: Option<usize>,
+        sb: usize,
         now: u64,
         ev: &Evidence,
         kind: Kind,
-        events: &mut events::Ring,
-    ) {
-        for r in self.recs[..self.hwm].iter_mut() {
-            if !r.used || r.state == State::Freed || !r.id.fstype.is(fstype) {
-                continue;
-            }
-            if only.is_some_and(|sb| sb != r.sb) {
-                continue;
-            }
-            r.busy_at = now;
-            r.busy_count += 1;
-            events.push(r.event(kind, now, Some(ev), r.s_active));
+    ) -> Option<Event> {
+        let i = self.find(sb)?;
+        let r = &mut self.recs[i];
+        if matches!(r.state, State::ShutDown | State::Freed | State::Dying) {
+            return None;
         }
+        r.busy_at = now;
+        r.busy_count += 1;
+        Some(r.event(kind, now, Some(ev), r.s_active))
     }
 
     fn site(&self, id: u64) -> Option<Site> {
@@ -767,36 +863,38 @@ impl Table {
     }
 }
 
-/// Runs `f` on the ledger's state with `sb`'s record, creating it if needed,
-/// at time `now` (a probe handler's evidence time: the clock is read once).
-/// A new record is announced with a `seen` event unless `quiet`.
+/// Runs `f` on the ledger's locked state with `sb`'s record, creating it if
+/// needed, at time `now` (a probe handler's evidence time: the clock is read
+/// once).  A new record is announced with a `seen` event unless `quiet`.
 ///
 /// # Safety
 ///
-/// `sb` must be live, as for [`Snapshot::read`].
+/// As for [`Table::get`] with the same `sb` and `listed`.
+#[allow(clippy::too_many_arguments)]
 unsafe fn with_record(
-    l: &Ledger,
+    inner: &mut Inner,
     sb: usize,
     snap: &Snapshot,
     alive: bool,
+    listed: bool,
     quiet: bool,
     now: u64,
     f: impl FnOnce(&mut Inner, usize, u64),
 ) {
-    let mut inner = l.inner.lock();
-    // SAFETY: `sb` is live per the safety contract.
-    let Some((i, new)) = (unsafe { inner.sbs.get(sb, snap, alive, now) }) else {
+    // SAFETY: Per the safety contract.
+    let Some((i, new)) = (unsafe { inner.sbs.get(sb, snap, alive, listed, now) }) else {
         return;
     };
     if new && !quiet {
         let e = inner.sbs.recs[i].event(Kind::Seen, now, None, snap.s_active);
         inner.events.push(e);
     }
-    f(&mut inner, i, now);
+    f(inner, i, now);
 }
 
-// Probe handlers.  They run in the probed function's context: no sleeping,
-// no allocation; they take the ledger's spinlock briefly.
+// Probe handlers.  They run in the probed function's context, which on an
+// int3 kprobe is NMI context: no sleeping, no allocation, no printk; they
+// take the ledger's lock with `try_lock` only (see `sync`), briefly.
 
 fn mount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
     data[0] = regs.entry_return_address();
@@ -902,9 +1000,12 @@ fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize, deep:
             note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
         }
     };
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
     // The mount event announces a new record; no `seen` event.
     // SAFETY: The new mount holds a reference to `sb`.
-    unsafe { with_record(l, sb, &snap, true, true, ev.time, update) };
+    unsafe { with_record(&mut inner, sb, &snap, true, false, true, ev.time, update) };
 }
 
 fn umount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
@@ -913,8 +1014,10 @@ fn umount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
     if path.is_null() || ledger::get().is_none() {
         return false;
     }
-    // SAFETY: The caller holds the path, and with it the mount and its
-    // superblock, for the duration of the call.
+    // SAFETY: At entry the caller's path holds the mount, and so its
+    // superblock.  `path_umount` gives both up itself (`mntput_no_expire`)
+    // before it returns, so the superblock is only a key after this: the
+    // return handler never reads it.
     data[0] = unsafe {
         let mnt = (*path).mnt;
         if mnt.is_null() {
@@ -935,19 +1038,12 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
         // tell a real holder from a leak.
         let ev = Evidence::capture_regs(regs, data[1]);
         let now = ev.time;
-        let mut guard = l.inner.lock();
+        let Some(mut guard) = l.inner.try_lock() else {
+            return;
+        };
         let inner = &mut *guard;
-        if let Some(i) = inner.sbs.find(data[0]) {
-            let fstype = inner.sbs.recs[i].id.fstype;
-            let fs = fstype.as_str().as_bytes();
-            inner.sbs.note_busy(
-                fs,
-                Some(data[0]),
-                now,
-                &ev,
-                Kind::UmountBusy,
-                &mut inner.events,
-            );
+        if let Some(e) = inner.sbs.note_busy(data[0], now, &ev, Kind::UmountBusy) {
+            inner.events.push(e);
         }
         return;
     }
@@ -958,7 +1054,9 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
     let now = ev.time;
     // The superblock may be on its way out now, so it is not read: only the
     // record is updated, if there is one.
-    let mut inner = l.inner.lock();
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
     let Some(i) = inner.sbs.find(data[0]) else {
         return;
     };
@@ -1024,8 +1122,11 @@ fn on_deactivate_super(regs: &Regs) {
             note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
         }
     };
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
     // SAFETY: The caller of `deactivate_super` holds the reference it drops.
-    unsafe { with_record(l, sb, &snap, false, false, ev.time, update) };
+    unsafe { with_record(&mut inner, sb, &snap, false, false, false, ev.time, update) };
 }
 
 /// For a kprobe on a function whose first argument is a superblock: the
@@ -1041,14 +1142,30 @@ fn sb_call(regs: &Regs) -> Option<(&'static Ledger, usize, Evidence)> {
     ))
 }
 
+/// `deactivate_locked_super(sb)`: drops a reference with `s_umount` held.
+/// The last one (`s_active` 1) shuts the superblock down; others come from
+/// `thaw_super` (the freeze's reference) or a mount that found an existing
+/// superblock (`get_tree_bdev`, `vfs_get_super`).
 fn on_deactivate_locked_super(regs: &Regs) {
     let Some((l, sb, ev)) = sb_call(regs) else {
         return;
     };
+    if sb == 0 {
+        return;
+    }
     let now = ev.time;
-    let mut inner = l.inner.lock();
+    // SAFETY: The caller holds `s_umount` and the reference it drops.
+    let s_active = unsafe { Snapshot::read(sb) }.s_active;
+    let kind = if s_active <= 1 {
+        Kind::FinalRelease
+    } else {
+        Kind::LockedRelease
+    };
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
     let Some(i) = inner.sbs.find(sb) else { return };
-    let e = inner.sbs.recs[i].event(Kind::FinalRelease, now, Some(&ev), 1);
+    let e = inner.sbs.recs[i].event(kind, now, Some(&ev), s_active);
     inner.events.push(e);
 }
 
@@ -1057,7 +1174,9 @@ fn on_generic_shutdown_super(regs: &Regs) {
         return;
     };
     let now = ev.time;
-    let mut inner = l.inner.lock();
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
     let Some(i) = inner.sbs.find(sb) else { return };
     let r = &mut inner.sbs.recs[i];
     r.shutdown = now;
@@ -1077,115 +1196,195 @@ fn on_generic_shutdown_super(regs: &Regs) {
     }
 }
 
+/// A refusal that concerns every superblock of a type (`zpool export`):
+/// marks each one that can still hold something busy, with an event, one
+/// record at a time.  Process context: handlers leave this to the audit.
+fn mark_all_busy(l: &Ledger, fstype: &[u8], now: u64, ev: &Evidence, kind: Kind) {
+    for i in 0..slots(l) {
+        let mut guard = l.inner.lock();
+        let inner = &mut *guard;
+        let r = &mut inner.sbs.recs[i];
+        if !r.used
+            || matches!(r.state, State::ShutDown | State::Freed | State::Dying)
+            || !r.id.fstype.is(fstype)
+        {
+            continue;
+        }
+        r.busy_at = now;
+        r.busy_count += 1;
+        let e = r.event(kind, now, Some(ev), r.s_active);
+        inner.events.push(e);
+    }
+}
+
+/// What [`audit_one`] needs during a walk.
+struct AuditWalk<'a> {
+    l: &'a Ledger,
+    now: u64,
+    /// Superblocks found by the first audit after load or reset predate the
+    /// ledger: they are listed, not announced.
+    quiet: bool,
+}
+
 /// # Safety
 ///
-/// Called by `iterate_supers_type` with `s_umount` held and `arg` the `Ledger`
-/// that [`audit`] passed.
+/// Called by `rl_walk_supers` with RCU read-locked, `sb_lock` held and `sb`
+/// on its type's `fs_supers`; `arg` is the [`AuditWalk`] that [`audit`]
+/// passed.
 unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void) {
-    // SAFETY: `arg` is the ledger, borrowed by `audit` for the whole walk.
-    let l = unsafe { &*(arg as *const Ledger) };
-    // SAFETY: `iterate_supers_type` holds `s_umount` and a passive reference.
+    // SAFETY: `arg` is the walk state, borrowed by `audit` for the walk.
+    let w = unsafe { &*(arg as *const AuditWalk<'_>) };
+    // SAFETY: `sb` is allocated while listed under `sb_lock`.
+    let state = unsafe { bindings::rl_sb_state(sb) };
+    if state & bindings::RL_SB_DYING != 0 {
+        // Shut down (since 6.18 a superblock stays listed until its last
+        // passive reference): as good as gone for the ledger.
+        return;
+    }
+    // SAFETY: As above.
     let snap = unsafe { Snapshot::read(sb as usize) };
-    // Superblocks found by the first audit after load or reset predate the
-    // ledger: they are listed, not announced.
-    let quiet = l.seeding.load(core::sync::atomic::Ordering::Relaxed);
+    let born = state & bindings::RL_SB_BORN != 0;
+    let umount_locked = state & bindings::RL_SB_UMOUNT_LOCKED != 0;
     let update = |inner: &mut Inner, i: usize, _now: u64| {
         let r = &mut inner.sbs.recs[i];
         r.apply(&snap);
+        r.born = born;
+        r.umount_locked = umount_locked;
         r.seen = true;
     };
-    // SAFETY: `iterate_supers_type` holds `s_umount` and a passive reference.
-    unsafe { with_record(l, sb as usize, &snap, true, quiet, now_ns(), update) };
+    let mut inner = w.l.inner.lock();
+    // A record shut down at this address is this superblock still being
+    // torn down if nothing holds it (`s_active` 0); a superblock listed
+    // with references is a new one at a reused address.
+    let alive = snap.s_active > 0;
+    // SAFETY: `sb` is listed and `sb_lock` is held, as `Table::get` needs
+    // with `listed`.
+    unsafe {
+        with_record(
+            &mut inner,
+            sb as usize,
+            &snap,
+            alive,
+            true,
+            w.quiet,
+            w.now,
+            update,
+        )
+    };
 }
+
+/// The most filesystem types an audit remembers walking; with more, records
+/// of types beyond them are never taken for freed.
+pub(crate) const MAX_TYPES: usize = 512;
 
 /// Reconciles the ledger with every superblock's real `s_active` and
-/// `s_mounts`, applies the grace period and flags leaks.  Must be called from
-/// process context: it sleeps on the audit lock and on each superblock's
-/// `s_umount`.
-///
-/// `iterate_supers` is not exported, so the audit walks every registered
-/// filesystem type (see [`Ledger::for_each_fs_type`]) and each type's superblocks
-/// with the exported `iterate_supers_type`.
+/// `s_mounts`, applies the grace period and flags leaks.  Process context
+/// only; it never blocks on a filesystem (see `rl_walk_supers`): the only
+/// lock it waits for is the audit lock, held by other audits, which never
+/// block either.
 pub(crate) fn audit(l: &Ledger) {
-    audit_locked(l, &l.audit_lock.lock());
+    let mut types = l.audit_lock.lock();
+    audit_locked(l, &mut types);
 }
 
-/// [`audit`], for a caller that holds the audit lock.
-pub(crate) fn audit_locked(
-    l: &Ledger,
-    _audit: &kernel::sync::lock::Guard<'_, (), kernel::sync::lock::mutex::MutexBackend>,
-) {
+/// [`audit`], for a caller that holds the audit lock, whose scratch space
+/// for the types walked is `types`.
+pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
     let start = now_ns();
-    {
+    let export = {
         let mut inner = l.inner.lock();
-        let n = inner.sbs.slots();
-        for r in inner.sbs.recs[..n].iter_mut().filter(|r| r.used) {
+        inner.bdevs.relist_held();
+        inner.zfs.take_export_busy()
+    };
+    if let Some((time, ev)) = export {
+        mark_all_busy(l, b"zfs", time, &ev, Kind::ExportBusy);
+    }
+    for i in 0..slots(l) {
+        let mut inner = l.inner.lock();
+        let r = &mut inner.sbs.recs[i];
+        if r.used {
             r.seen = false;
         }
     }
-    // The types walked: a superblock of another type (an unregistered one,
-    // such as devtmpfs's internal type) was not looked for, so not finding
-    // it says nothing.
-    let mut walked = [0usize; 128];
-    let mut nwalked = 0;
-    l.for_each_fs_type(|t| {
-        if nwalked < walked.len() {
-            walked[nwalked] = t as usize;
-            nwalked += 1;
-        }
-        // SAFETY: `t` stays registered while this runs (see
-        // `Ledger::for_each_fs_type`).  `audit_one` matches the callback
-        // type, and `l` outlives the walk.
-        unsafe {
-            bindings::iterate_supers_type(
-                t,
-                Some(audit_one),
-                core::ptr::from_ref(l).cast_mut().cast(),
-            )
-        };
-    });
+    let walk = AuditWalk {
+        l,
+        now: start,
+        quiet: l.seeding.load(core::sync::atomic::Ordering::Relaxed),
+    };
+    let mut ntypes = 0u32;
+    // SAFETY: `audit_one` matches the callback type and `walk` outlives the
+    // walk; `types` has room for `types.len()` entries.
+    unsafe {
+        bindings::rl_walk_supers(
+            l.first_fs_type(),
+            Some(audit_one),
+            core::ptr::from_ref(&walk).cast_mut().cast(),
+            types.as_mut_ptr().cast(),
+            types.len() as u32,
+            &mut ntypes,
+        )
+    };
+    let walked = &mut types[..(ntypes as usize).min(MAX_TYPES)];
+    walked.sort_unstable();
+    let walked = &*walked;
+    // With more types than remembered, a record's type may have been walked
+    // without being remembered: then no record is taken for freed.
+    let complete = ntypes as usize <= MAX_TYPES;
+    l.note_audit(start, ntypes);
 
     let now = now_ns();
     let grace = l.grace_ns();
-    let mut guard = l.inner.lock();
-    let inner = &mut *guard;
-    for i in 0..inner.sbs.slots() {
-        let r = &inner.sbs.recs[i];
-        if !r.used || r.state == State::Freed || r.seen || r.first_seen >= start {
-            if r.used && r.seen {
-                let t = evaluate(&mut inner.sbs.recs[i], now, grace);
-                if let Some(t) = t {
-                    note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+    // One record at a time, so probe handlers never wait long for the lock.
+    for i in 0..slots(l) {
+        let mut report = None;
+        {
+            let mut guard = l.inner.lock();
+            let inner = &mut *guard;
+            let r = &inner.sbs.recs[i];
+            if !r.used || r.state == State::Freed {
+                continue;
+            }
+            if r.seen {
+                let r = &mut inner.sbs.recs[i];
+                if let Some(t) = evaluate(r, now, grace) {
+                    note_transition(r, t, now, &mut inner.events);
+                }
+                let r = &mut inner.sbs.recs[i];
+                if r.state == State::Leaked && !r.reported {
+                    r.reported = true;
+                    report = Some(*r);
+                }
+            } else if r.first_seen < start
+                && (r.state == State::ShutDown
+                    || (complete && walked.binary_search(&r.id.s_type).is_ok()))
+            {
+                // (A record made by a probe during the walk may simply not
+                // have been listed yet when its type was walked.)
+                // Not listed any more: shut down and freed, or being torn
+                // down.  A record we saw shut down is freed now; any other
+                // is dying, and freed if it is still missing at the next
+                // audit.
+                if matches!(r.state, State::ShutDown | State::Dying) {
+                    let e = r.event(Kind::Freed, now, None, 0);
+                    inner.sbs.retire(i, now);
+                    inner.events.push(e);
+                } else {
+                    inner.sbs.recs[i].set_state(State::Dying, now);
                 }
             }
-            continue;
         }
-        if r.state != State::ShutDown && !walked[..nwalked].contains(&r.id.s_type) {
-            continue;
-        }
-        // Not listed any more: shut down and freed, or being torn down
-        // (`iterate_supers_type` skips dying superblocks).  A record we saw shut
-        // down is freed now; any other is dying, and freed if it is still
-        // missing at the next audit.
-        if matches!(r.state, State::ShutDown | State::Dying) {
-            let e = r.event(Kind::Freed, now, None, 0);
-            inner.sbs.retire(i, now);
-            inner.events.push(e);
-        } else {
-            inner.sbs.recs[i].set_state(State::Dying, now);
+        // Printed with the lock dropped.
+        if let Some(r) = report {
+            report_leak(&r, now.saturating_sub(r.no_mounts_since) / 1_000_000);
         }
     }
 }
 
-/// Records what [`evaluate`] found: an event, and for a new leak one dmesg
-/// line.  Callers test for a transition first: most probe hits have none,
-/// and the call is not free.
+/// Records what [`evaluate`] found as an event.  The dmesg line for a new
+/// leak is the audit's, printed outside the lock.
 fn note_transition(r: &Record, t: Transition, now: u64, events: &mut events::Ring) {
     match t {
-        Transition::Leak => {
-            report_leak(r, now.saturating_sub(r.no_mounts_since) / 1_000_000);
-            events.push(r.event(Kind::Leak, now, None, r.s_active));
-        }
+        Transition::Leak => events.push(r.event(Kind::Leak, now, None, r.s_active)),
         Transition::Resolved => events.push(r.event(Kind::Resolved, now, None, r.s_active)),
     }
 }
@@ -1334,15 +1533,28 @@ impl Show for SuperblocksFile {
         let l = ledger::get().ok_or(ENODEV)?;
         audit(l);
         let now = now_ns();
-        {
+        let (last, types, walk_error) = l.audit_info();
+        let (tracked, dropped) = {
             let inner = l.inner.lock();
+            (inner.sbs.tracked(), inner.sbs.dropped)
+        };
+        seq_print!(
+            m,
+            "# tracked={} capacity={} dropped={} grace_ms={} handler_lock_contended={}\n",
+            tracked,
+            MAX_SBS,
+            dropped,
+            l.grace_ms(),
+            l.inner.contended()
+        );
+        if walk_error != 0 {
+            seq_print!(m, "# audit=unavailable error={}\n", walk_error);
+        } else {
             seq_print!(
                 m,
-                "# tracked={} capacity={} dropped={} grace_ms={}\n",
-                inner.sbs.tracked(),
-                MAX_SBS,
-                inner.sbs.dropped,
-                l.grace_ms()
+                "# audit=ok age_ms={} fs_types={}\n",
+                now.saturating_sub(last) / 1_000_000,
+                types
             );
         }
         // One record at a time, so probe handlers never wait long for the
@@ -1355,10 +1567,11 @@ impl Show for SuperblocksFile {
             m.hashed_as(c_str!("sb=%p"), r.sb);
             seq_print!(
                 m,
-                "{} state={} s_active={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
+                "{} state={} s_active={} s_umount={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
                 Names(&r.id),
                 r.state.name(),
                 r.s_active,
+                if r.umount_locked { "held" } else { "free" },
                 Mounts(&r),
                 Chain(&r),
                 r.unmounted,
@@ -1462,6 +1675,7 @@ pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
             State::Live => "real_holder:mounted_and_in_use",
             State::Pending => "real_holder:unmounted_but_files_open",
             State::Leaked | State::Detached => "leaked_reference",
+            State::Frozen => "real_holder:frozen",
             _ => "shutting_down",
         };
         seq_print!(m, "busy ");
@@ -1476,6 +1690,40 @@ pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
         );
         show_mounts(m, &r);
         seq_print!(m, " verdict={}\n", verdict);
+    }
+}
+
+/// The stuck part of `leaks`: superblocks whose unmount (`kill_sb`) or
+/// mount (`fill_super`) has not finished within the grace period.  Not a
+/// leak: the task doing it is blocked, and `s_umount=held` says it holds
+/// the superblock's lock while it is.
+pub(crate) fn show_stuck(l: &Ledger, m: &SeqFile) {
+    let now = now_ns();
+    let grace = l.grace_ns();
+    for i in 0..slots(l) {
+        let Some(r) = copy_bare(l, i) else {
+            continue;
+        };
+        let verdict = match r.state {
+            State::Dying => "shutdown_not_finishing",
+            State::Mounting => "mount_not_finishing",
+            _ => continue,
+        };
+        let stuck = now.saturating_sub(r.state_since);
+        if stuck < grace {
+            continue;
+        }
+        seq_print!(m, "stuck ");
+        show_identity(m, &r);
+        seq_print!(
+            m,
+            " state={} stuck_ms={} s_active={} s_umount={} verdict={}\n",
+            r.state.name(),
+            stuck / 1_000_000,
+            r.s_active,
+            if r.umount_locked { "held" } else { "free" },
+            verdict
+        );
     }
 }
 

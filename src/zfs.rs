@@ -83,6 +83,11 @@ pub(crate) struct Table {
     nrecent: u64,
     flagged: KVVec<HoldRecord>,
     nflagged: u64,
+    /// The last `spa_export` refused with EBUSY and not yet applied to the
+    /// ZFS superblocks: its time and evidence.  The audit applies it (see
+    /// `superblocks::mark_all_busy`); a handler does no work proportional
+    /// to the superblock table.
+    export_busy: Option<(u64, Evidence)>,
 }
 
 impl Table {
@@ -94,13 +99,32 @@ impl Table {
             nrecent: 0,
             flagged: KVVec::from_elem(HoldRecord::default(), MAX_FLAGGED, GFP_KERNEL)?,
             nflagged: 0,
+            export_busy: None,
         })
     }
 
     /// Forgets everything.
+    /// Takes the refused export not yet applied, if any.
+    pub(crate) fn take_export_busy(&mut self) -> Option<(u64, Evidence)> {
+        self.export_busy.take()
+    }
+
     pub(crate) fn clear(&mut self) {
         self.nrecent = 0;
         self.nflagged = 0;
+        self.export_busy = None;
+        // The counters shown with the table.  Holds in progress are left
+        // alone: their calls have not returned yet.
+        for c in [
+            &HOLDS_DROPPED,
+            &LAYOUT_REJECTED,
+            &COUNT_OK,
+            &COUNT_EBUSY,
+            &COUNT_OTHER,
+            &COUNT_RELE,
+        ] {
+            c.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -126,7 +150,11 @@ fn z_sb(zfsvfs: usize) -> Option<usize> {
     // used after the check below.
     let sb = unsafe { core::ptr::read_volatile((zfsvfs as *const usize).add(1)) };
     let l = ledger::get()?;
-    if sb != 0 && l.inner.lock().sbs.is_fstype(sb, b"zfs") {
+    if sb != 0
+        && l.inner
+            .try_lock()
+            .is_some_and(|i| i.sbs.is_fstype(sb, b"zfs"))
+    {
         Some(sb)
     } else {
         LAYOUT_REJECTED.fetch_add(1, Ordering::Relaxed);
@@ -178,7 +206,9 @@ fn hold_exit(regs: &Regs, data: &ProbeData) {
         ev: Evidence::capture_regs(regs, data[1]),
     };
     let flag = result == ZFS_EBUSY && kept > 0;
-    let mut guard = l.inner.lock();
+    let Some(mut guard) = l.inner.try_lock() else {
+        return;
+    };
     let inner = &mut *guard;
     let z = &mut inner.zfs;
     let i = (z.nrecent % RECENT as u64) as usize;
@@ -247,16 +277,10 @@ fn export_exit(regs: &Regs, data: &ProbeData) {
     let _pool: Name<48> = unsafe { Name::from_c(data[0] as *const _) };
     let ev = Evidence::capture_regs(regs, data[1]);
     let now = ev.time;
-    let mut guard = l.inner.lock();
-    let inner = &mut *guard;
-    inner.sbs.note_busy(
-        b"zfs",
-        None,
-        now,
-        &ev,
-        crate::events::Kind::ExportBusy,
-        &mut inner.events,
-    );
+    let Some(mut guard) = l.inner.try_lock() else {
+        return;
+    };
+    guard.zfs.export_busy = Some((now, ev));
 }
 
 /// The probes of this ledger, all in `zfs.ko`.
@@ -330,6 +354,11 @@ pub(crate) struct ZfsFile;
 impl crate::debugfs::Show for ZfsFile {
     fn show(&self, m: &SeqFile) -> Result {
         let l = ledger::get().ok_or(ENODEV)?;
+        // Copied out first: the lock is never held while printing.
+        let (nflagged, n) = {
+            let inner = l.inner.lock();
+            (inner.zfs.nflagged, inner.zfs.nrecent)
+        };
         seq_print!(
             m,
             "# holds_ok={} holds_ebusy={} holds_other={} vfs_reles={} flagged={} concurrent_capacity={} dropped={} layout_rejected={}\n",
@@ -337,12 +366,11 @@ impl crate::debugfs::Show for ZfsFile {
             COUNT_EBUSY.load(Ordering::Relaxed),
             COUNT_OTHER.load(Ordering::Relaxed),
             COUNT_RELE.load(Ordering::Relaxed),
-            l.inner.lock().zfs.nflagged,
+            nflagged,
             MAX_HOLDS,
             HOLDS_DROPPED.load(Ordering::Relaxed),
             LAYOUT_REJECTED.load(Ordering::Relaxed)
         );
-        let n = l.inner.lock().zfs.nrecent;
         for seq in n.saturating_sub(RECENT as u64)..n {
             let r = l.inner.lock().zfs.recent[(seq % RECENT as u64) as usize];
             show_hold(m, "hold", &r);
