@@ -770,6 +770,12 @@ impl Table {
     ) -> Option<(usize, bool)> {
         if let Some(i) = self.find(sb) {
             if !(alive && self.recs[i].state == State::ShutDown) {
+                if !listed && self.recs[i].id.disk_module.is(b"?") {
+                    // Made by the audit, which does not follow `s_bdev`;
+                    // this caller holds a reference and may.
+                    // SAFETY: `sb` is live per the safety contract.
+                    self.recs[i].id = unsafe { Identity::read(sb) };
+                }
                 return Some((i, false));
             }
             self.retire(i, now);
