@@ -20,6 +20,9 @@ lname=$(basename "$loop")
 mkfs.ext4 -q "$loop"
 mkdir -p "$work/m"
 mount "$loop" "$work/m"
+# udev probes a new filesystem (blkid opens the device); let it finish, so
+# the mount's open is the only one left.
+udevadm settle 2>/dev/null
 sbdev=$(mountpoint -d "$work/m")
 sbline=$(sb_line "$sbdev")
 diag "$sbline"
@@ -30,7 +33,7 @@ loopmod=$(module_or_builtin loop)
 ext4mod=$(module_or_builtin ext4)
 t_ok "the ext4 superblock points at its block device" grep -q " bdev=$ldev disk_module=$loopmod fs_module=$ext4mod" <<<"$sbline"
 t_ok "the loop device is listed with one opener" \
-	grep -qE "^dev=$ldev name=$lname disk_module=$loopmod openers=1 " "$RL_DBG/bdevs"
+	wait_for 5 grep -qE "^dev=$ldev name=$lname disk_module=$loopmod openers=1 " "$RL_DBG/bdevs"
 t_ok "its open is exclusive, held by that superblock" \
 	bash -c "grep -A1 '^dev=$ldev ' $RL_DBG/bdevs | grep -q 'open t=.* exclusive=yes holder=superblock sb=$sb '"
 t_ok "the open names the mount as opener" \
