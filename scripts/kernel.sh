@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
 # Builds (or finds in the cache) refledger's test kernel and prints its path.
 #
+#   scripts/kernel.sh          the debug kernel `make check` runs on
+#   scripts/kernel.sh fast     the fast flavour `make demo` and `make bench`
+#                              use: the same with qemu/fast.config on top
+#
 # The kernel is Debian's linux-source-6.12, configured from tinyconfig plus
-# qemu/refledger.config and built with LLVM=1.  The result lives under
+# qemu/refledger.config (and qemu/fast.config) and built with LLVM=1.  The result lives under
 # $RL_CACHE/kernel-<key>, where <key> hashes everything that produced it: the
 # source package version, the fragment's settings (not its comments, so
 # rewording one does not rebuild the kernel), the build recipe's version
@@ -17,7 +21,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 top=$(dirname "$here")
 . "$here/env.sh"
 
-frag="$top/qemu/refledger.config"
+frags=("$top/qemu/refledger.config")
+case ${1:-} in
+"") ;;
+fast) frags+=("$top/qemu/fast.config") ;;
+*)
+	echo "usage: $0 [fast]" >&2
+	exit 2
+	;;
+esac
 tarball=$(ls /usr/src/linux-source-6.12.tar.* 2>/dev/null | head -n1)
 if [ -z "$tarball" ]; then
 	echo "refledger: linux-source-6.12 is not installed; run scripts/deps.sh" >&2
@@ -25,10 +37,13 @@ if [ -z "$tarball" ]; then
 fi
 srcver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
 RECIPE=1
-# The fragment's settings: options set, and options asked to be off with
-# Kconfig's own "# CONFIG_X is not set".
+# The fragments' settings: options set, and options asked to be off with
+# Kconfig's own "# CONFIG_X is not set"; for an option set in several, the
+# last fragment's.
 settings() {
-	grep -E '^(CONFIG_[A-Za-z0-9_]+=|# CONFIG_[A-Za-z0-9_]+ is not set$)' "$frag"
+	grep -hE '^(CONFIG_[A-Za-z0-9_]+=|# CONFIG_[A-Za-z0-9_]+ is not set$)' "${frags[@]}" |
+		awk '{ n = ($1 == "#") ? $2 : substr($0, 1, index($0, "=") - 1); if (!(n in v)) o[++k] = n; v[n] = $0 }
+		     END { for (i = 1; i <= k; i++) print v[o[i]] }'
 }
 key=$( {
 	echo "$srcver recipe $RECIPE"
@@ -51,13 +66,13 @@ tar -xf "$tarball" -C "$out" --strip-components=1
 
 mk() { make -C "$out" LLVM=1 ARCH=x86_64 "$@"; }
 mk -s tinyconfig >/dev/null
-"$out/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "$frag" >/dev/null
+"$out/scripts/kconfig/merge_config.sh" -m -O "$out" "$out/.config" "${frags[@]}" >/dev/null
 mk -s olddefconfig >/dev/null
 
 # A line that is neither a setting nor a comment would be left out of the
 # key and the check below, and Kconfig only warns about it.
-if grep -nvE '^(CONFIG_[A-Za-z0-9_]+=|#|$)' "$frag" >&2; then
-	echo "refledger: qemu/refledger.config: the lines above are not settings" >&2
+if grep -nvE '^(CONFIG_[A-Za-z0-9_]+=|#|$)' "${frags[@]}" >&2; then
+	echo "refledger: ${frags[*]}: the lines above are not settings" >&2
 	exit 1
 fi
 
