@@ -17,7 +17,7 @@
 //! and freed.  So the flag is raised only where the counts are exact: for a
 //! module seen from its `MODULE_STATE_COMING` notification, whose refcount
 //! was read there as the baseline, and counted ever since.  For a module
-//! first seen later (loaded before refledger), the
+//! first seen later (loaded before refledger, or after a `reset`), the
 //! baseline is an estimate and `balance` is shown but never flags.
 //!
 //! Where the module may be dereferenced:
@@ -79,11 +79,14 @@ const LIFE_GONE: u32 = 2;
 ///
 /// - `name` is written only by the CPU that moved `named` from `CELL_NONE`
 ///   to `CELL_WRITING`, and read only after `CELL_SET` was observed with
-///   acquire ordering.  The same holds for `flag` with `flagged`.
+///   acquire ordering, inside an RCU read-side section (so that [`reset`],
+///   which clears `named` and then waits for a grace period before a slot
+///   can be claimed and written again, never overlaps a read).  The same
+///   holds for `flag` with `flagged`.
 /// - `life` goes from `LIFE_UNKNOWN` to `LIFE_LIVE` (the COMING
 ///   notification, or `module_get`'s handler under the protocol of
-///   [`learn`]) to `LIFE_GONE` (the GOING notification, or retirement).
-///   `LIFE_LIVE` is stored only
+///   [`learn`]) to `LIFE_GONE` (the GOING notification, or retirement), and
+///   back to `LIFE_UNKNOWN` only in [`reset`].  `LIFE_LIVE` is stored only
 ///   before our GOING notification for the module at `key` stores
 ///   `LIFE_GONE` (in the modification order of `life`), or when there is
 ///   none yet to come for it.
@@ -126,21 +129,30 @@ impl ModSlot {
 
     /// The module's name, once it is known.
     fn name(&self) -> Option<Name<NAME_LEN>> {
-        if self.named.load(Ordering::Acquire) != CELL_SET {
-            return None;
-        }
-        // SAFETY: Written before `CELL_SET` was released, and never again
-        // (type invariants).
-        Some(unsafe { *self.name.get() })
+        // SAFETY: `rl_rcu_read_lock` has no precondition; unlocked below.
+        unsafe { bindings::rl_rcu_read_lock() };
+        let name = (self.named.load(Ordering::Acquire) == CELL_SET).then(|| {
+            // SAFETY: Written before `CELL_SET` was released, and not
+            // written again before a grace period after `named` is cleared;
+            // we are in a read-side section (type invariants).
+            unsafe { *self.name.get() }
+        });
+        // SAFETY: Locked above.
+        unsafe { bindings::rl_rcu_read_unlock() };
+        name
     }
 
     /// The underflow record, once flagged.
     fn flag(&self) -> Option<(Evidence, i64)> {
-        if self.flagged.load(Ordering::Acquire) != CELL_SET {
-            return None;
-        }
-        // SAFETY: As in `name`, with `flagged` (type invariants).
-        Some(unsafe { *self.flag.get() })
+        // SAFETY: As in `name`.
+        unsafe { bindings::rl_rcu_read_lock() };
+        let flag = (self.flagged.load(Ordering::Acquire) == CELL_SET).then(|| {
+            // SAFETY: As in `name`, with `flagged` (type invariants).
+            unsafe { *self.flag.get() }
+        });
+        // SAFETY: Locked above.
+        unsafe { bindings::rl_rcu_read_unlock() };
+        flag
     }
 
     /// The baseline and whether it is exact, once there is one.
@@ -209,6 +221,9 @@ static SITES: [SiteSlot; MAX_SITES] = [const { SiteSlot::EMPTY }; MAX_SITES];
 static DROPPED_MODULES: AtomicU64 = AtomicU64::new(0);
 static DROPPED_SITES: AtomicU64 = AtomicU64::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Set while [`reset`] clears the tables: handlers and the notifier leave
+/// them alone.
+static RESETTING: AtomicBool = AtomicBool::new(false);
 /// `modules=all`, or hashes of up to `MAX_FILTER` names (0 = unused).
 static FILTER_ALL: AtomicBool = AtomicBool::new(true);
 static FILTER: [AtomicU64; MAX_FILTER] = [const { AtomicU64::new(0) }; MAX_FILTER];
@@ -306,7 +321,7 @@ fn count_site(slot: usize, ip: usize, get: bool) {
 }
 
 fn counting() -> bool {
-    ENABLED.load(Ordering::Relaxed)
+    ENABLED.load(Ordering::Relaxed) && !RESETTING.load(Ordering::Acquire)
 }
 
 /// Learns what a held module tells: its name, an estimated baseline if
@@ -328,7 +343,7 @@ fn counting() -> bool {
 /// and `LIFE_LIVE` precedes `LIFE_GONE`.  A module still COMING is left
 /// alone: it may fail to load without a GOING notification of ours (when its
 /// COMING one was never sent), and its COMING notification sets `LIFE_LIVE`
-/// itself.
+/// itself.  The GOING notification does this even during a [`reset`].
 ///
 /// # Safety
 ///
@@ -485,11 +500,20 @@ impl Drop for ModuleProbes {
 /// coming (its address may be one a freed module had) or going.  `m` is
 /// alive for the call.
 pub(crate) fn on_module_state(m: *mut bindings::module, coming: bool) {
-    if coming {
+    // A read-side section, so that `reset` can wait for this to finish.
+    // SAFETY: `rl_rcu_read_lock` has no precondition; unlocked below.
+    unsafe { bindings::rl_rcu_read_lock() };
+    // While `reset` clears the tables, a coming module is not recorded (it
+    // will be, from its first get, with an estimated baseline), but a going
+    // one is always marked gone: a debugfs read must not see it live.
+    let resetting = RESETTING.load(Ordering::Acquire);
+    if !coming {
+        module_going(m, !resetting);
+    } else if !resetting {
         module_coming(m);
-    } else {
-        module_going(m);
     }
+    // SAFETY: Locked above.
+    unsafe { bindings::rl_rcu_read_unlock() };
 }
 
 fn module_coming(m: *mut bindings::module) {
@@ -544,8 +568,8 @@ fn module_coming(m: *mut bindings::module) {
     s.life.store(LIFE_LIVE, Ordering::SeqCst);
 }
 
-/// Marks module `m`'s slot gone, and learns its name.
-fn module_going(m: *mut bindings::module) {
+/// Marks module `m`'s slot gone, and learns its name if `name`.
+fn module_going(m: *mut bindings::module, name: bool) {
     let key = m as usize;
     // Pairs with the fence in `learn`: the kernel stored GOING in the
     // module's state before calling the notifiers.
@@ -554,8 +578,10 @@ fn module_going(m: *mut bindings::module) {
         if s.key.load(Ordering::Acquire) != key {
             continue;
         }
-        // SAFETY: `m` is alive for the notification.
-        s.set_name(unsafe { module_name(m) });
+        if name {
+            // SAFETY: `m` is alive for the notification.
+            s.set_name(unsafe { module_name(m) });
+        }
         s.life.store(LIFE_GONE, Ordering::SeqCst);
     }
 }
@@ -586,6 +612,51 @@ pub(crate) fn set_filter(names: Option<&[&[u8]]>) {
     }
 }
 
+/// Forgets every module record, count and flag.  Process context only: it
+/// waits for two RCU grace periods.
+pub(crate) fn reset() {
+    RESETTING.store(true, Ordering::SeqCst);
+    // The handlers run with preemption disabled (tracepoint and kprobe
+    // handlers) and the notifier's work is in a read-side section, so after
+    // a grace period none is writing into the tables.
+    // SAFETY: `synchronize_rcu` may sleep; we are in process context.
+    unsafe { bindings::synchronize_rcu() };
+    for s in MODS.iter() {
+        s.life.store(LIFE_UNKNOWN, Ordering::SeqCst);
+        s.named.store(CELL_NONE, Ordering::Release);
+        s.flagged.store(CELL_NONE, Ordering::Release);
+        s.based.store(CELL_NONE, Ordering::Release);
+    }
+    // Readers that saw a name or flag set copy it in a read-side section:
+    // after this grace period none is copying, so the cells can be written
+    // again once the slots are claimed anew.  Likewise a reader that saw a
+    // slot live is done with its module.
+    // SAFETY: As above.
+    unsafe { bindings::synchronize_rcu() };
+    for s in MODS.iter() {
+        s.gets.store(0, Ordering::Relaxed);
+        s.puts.store(0, Ordering::Relaxed);
+        s.baseline.store(0, Ordering::Relaxed);
+        s.tracked.store(true, Ordering::Relaxed);
+        s.refused.store(0, Ordering::Relaxed);
+        s.refused_at.store(0, Ordering::Relaxed);
+        s.key.store(0, Ordering::Release);
+    }
+    for s in SITES.iter() {
+        s.gets.store(0, Ordering::Relaxed);
+        s.puts.store(0, Ordering::Relaxed);
+        s.key.store(0, Ordering::Release);
+    }
+    DROPPED_MODULES.store(0, Ordering::Relaxed);
+    DROPPED_SITES.store(0, Ordering::Relaxed);
+    // A reader that sees a slot claimed and made live again after this
+    // began its read-side section after this grace period began, so it
+    // reads the new key, not one from before the reset.
+    // SAFETY: As above.
+    unsafe { bindings::synchronize_rcu() };
+    RESETTING.store(false, Ordering::Release);
+}
+
 // delete_module(2), to explain a refused rmmod.
 
 fn delete_entry(regs: &Regs, data: &mut ProbeData) -> bool {
@@ -601,6 +672,9 @@ fn delete_entry(regs: &Regs, data: &mut ProbeData) -> bool {
 }
 
 fn delete_exit(regs: &Regs, data: &ProbeData) {
+    if !counting() {
+        return;
+    }
     // A module in use is refused with EWOULDBLOCK (EAGAIN) or EBUSY.
     let ret = regs.return_value() as isize;
     if ret != EAGAIN.to_errno() as isize && ret != EBUSY.to_errno() as isize {
@@ -650,14 +724,17 @@ fn refcount(s: &ModSlot) -> Option<i64> {
     // `LIFE_LIVE` stays allocated until the unlock.  The kernel frees a
     // module only after its GOING notification (`delete_module`, and the
     // loader's failure paths, call the GOING notifiers before
-    // `free_module`), which stores `LIFE_GONE` in its slot, and after a
+    // `free_module`), which stores `LIFE_GONE` in its slot (even during a
+    // `reset`, which itself clears `life` before it frees slots), and after a
     // grace period (`free_module` calls `synchronize_rcu()` between taking
     // the module off its lists and freeing its memory).  `LIFE_LIVE` is
     // stored only before that `LIFE_GONE` (type invariants), so if we read
     // it, our read did not see that store, so our read-side section began
     // before that grace period did, and the free waits for our unlock.  The
     // key we read first, in the same section, is the module `life` speaks
-    // for: a slot is retired (`LIFE_GONE`) before its key changes.
+    // for: a slot is retired (`LIFE_GONE`) before its key changes, and
+    // `reset` clears `life` a grace period before it clears the keys, and
+    // lets slots be claimed again only a grace period after that.
     unsafe {
         bindings::rl_rcu_read_lock();
         let key = s.key.load(Ordering::Acquire);

@@ -5,11 +5,17 @@
 # refcount goes to -1.  refledger must flag the underflow with the offending
 # put's call site.  The fixture then repairs both refcounts so the suite
 # carries on.  Then: no underflow is flagged while rmmod races with gets
-# and puts.
+# and puts, and `reset` forgets the module ledger.
 . "$(dirname "$0")/lib.sh"
 
 fx=$RL_FIX/swapblk
 
+# opens N: opens and closes /dev/swapblk0 N times (a get and a put of
+# swapblk each).
+opens() {
+	local i
+	for ((i = 0; i < $1; i++)); do : </dev/swapblk0 || return 1; done
+}
 # unload NAME: delete_module(2) without waiting, as rmmod does, but without
 # kmod's own check of the refcount first, so that it races with gets and
 # puts in the kernel.
@@ -86,6 +92,15 @@ t_ok "nor shown in modules" bash -c "! grep -qE '^module=swapblk .* underflow=ye
 t_ok "the loaded swapblk's exact balance is its refcount (0)" \
 	grep -qE '^module=swapblk state=loaded refcount=0 .* balance=0 exact=yes ' "$RL_DBG/modules"
 
+# reset forgets the module ledger: records, counts and flags.
+t_ok "reset" bash -c "echo reset > $RL_DBG/control"
+t_ok "the underflow flag is forgotten" bash -c "! grep -q '^module_underflow' $RL_DBG/leaks"
+t_ok "no module is flagged in modules" bash -c "! grep -q 'underflow=yes' $RL_DBG/modules"
+t_ok "swaptrace's record is forgotten" bash -c "! grep -q '^module=swaptrace ' $RL_DBG/modules"
+t_ok "swapblk's records are forgotten" bash -c "! grep -q '^module=swapblk ' $RL_DBG/modules"
+t_ok "open and close swapblk0 once" opens 1
+t_ok "swapblk is counted from scratch, from an estimate" \
+	grep -qE '^module=swapblk state=loaded refcount=0 gets=1 puts=1 baseline=0 balance=0 exact=no ' "$RL_DBG/modules"
 t_ok "rmmod swapblk" rmmod swapblk
 t_ok "modules=loop limits tracking" bash -c "echo modules=loop > $RL_DBG/control"
 t_ok "control shows the filter" grep -qx 'modules=loop' "$RL_DBG/control"
