@@ -4,12 +4,21 @@
 # the disk's fops for a copy it owns; the close then puts swaptrace, whose
 # refcount goes to -1.  refledger must flag the underflow with the offending
 # put's call site.  The fixture then repairs both refcounts so the suite
-# carries on.  Then: no underflow is flagged while rmmod races with gets
-# and puts, and `reset` forgets the module ledger.
+# carries on.  Then: the module filter really limits counting, no underflow
+# is flagged while rmmod races with gets and puts, and `reset` forgets the
+# module ledger.
 . "$(dirname "$0")/lib.sh"
 
 fx=$RL_FIX/swapblk
 
+# mod_field NAME FIELD: FIELD of module NAME's line in `modules`, the loaded
+# one if there is one.
+mod_field() {
+	awk -v n="module=$1" -v f="$2" '
+		$1 == n { for (i = 2; i <= NF; i++) if (index($i, f "=") == 1) { v = substr($i, length(f) + 2); if ($2 == "state=loaded") { print v; exit } last = v } }
+		END { if (last != "") print last }
+	' "$RL_DBG/modules" | head -n1
+}
 # opens N: opens and closes /dev/swapblk0 N times (a get and a put of
 # swapblk each).
 opens() {
@@ -53,6 +62,30 @@ t_ok "swaptrace restores the fops and repairs both refcounts" \
 t_ok "swaptrace refcnt is back to 0" test "$(cat /sys/module/swaptrace/refcnt)" = 0
 t_ok "swapblk's balance is its refcount again (0)" \
 	grep -qE '^module=swapblk state=loaded refcount=0 .* balance=0 exact=yes ' "$RL_DBG/modules"
+
+# The filter: a module outside it is not counted, one inside it is.
+t_ok "modules=swaptrace limits tracking" bash -c "echo modules=swaptrace > $RL_DBG/control"
+t_ok "control shows the filter" grep -qx 'modules=swaptrace' "$RL_DBG/control"
+g0=$(mod_field swapblk gets)
+p0=$(mod_field swapblk puts)
+t_ok "open and close swapblk0 three times" opens 3
+t_ok "swapblk, outside the filter, is not tracked" \
+	grep -qE '^module=swapblk state=loaded .* tracked=no ' "$RL_DBG/modules"
+t_ok "its gets and puts were not counted" \
+	test "$(mod_field swapblk gets)/$(mod_field swapblk puts)" = "$g0/$p0"
+t_ok "and its counts are no longer exact" test "$(mod_field swapblk exact)" = no
+t_ok "swaptrace, inside the filter, is tracked" \
+	grep -qE '^module=swaptrace state=loaded .* tracked=yes ' "$RL_DBG/modules"
+t_ok "modules=swapblk" bash -c "echo modules=swapblk > $RL_DBG/control"
+t_ok "open and close swapblk0 three times" opens 3
+t_ok "swapblk, inside the filter, is tracked" \
+	grep -qE '^module=swapblk state=loaded .* tracked=yes ' "$RL_DBG/modules"
+t_ok "and its three gets and puts were counted" \
+	test "$(mod_field swapblk gets)/$(mod_field swapblk puts)" = "$((g0 + 3))/$((p0 + 3))"
+t_ok "swaptrace, now outside, is not tracked" \
+	grep -qE '^module=swaptrace state=loaded .* tracked=no ' "$RL_DBG/modules"
+t_ok "modules=all tracks everything again" bash -c "echo modules=all > $RL_DBG/control"
+t_ok "a bad module filter is rejected" ctl_rejects "modules=a;b"
 
 t_ok "rmmod swaptrace" rmmod swaptrace
 t_ok "rmmod swapblk" rmmod swapblk
@@ -102,10 +135,5 @@ t_ok "open and close swapblk0 once" opens 1
 t_ok "swapblk is counted from scratch, from an estimate" \
 	grep -qE '^module=swapblk state=loaded refcount=0 gets=1 puts=1 baseline=0 balance=0 exact=no ' "$RL_DBG/modules"
 t_ok "rmmod swapblk" rmmod swapblk
-t_ok "modules=loop limits tracking" bash -c "echo modules=loop > $RL_DBG/control"
-t_ok "control shows the filter" grep -qx 'modules=loop' "$RL_DBG/control"
-t_ok "modules=all tracks everything again" bash -c "echo modules=all > $RL_DBG/control"
-t_ok "a bad module filter is rejected" ctl_rejects "modules=a;b"
-
 t_ok "rmmod refledger" rl_unload
 t_done
