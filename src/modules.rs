@@ -221,6 +221,9 @@ static SITES: [SiteSlot; MAX_SITES] = [const { SiteSlot::EMPTY }; MAX_SITES];
 static DROPPED_MODULES: AtomicU64 = AtomicU64::new(0);
 static DROPPED_SITES: AtomicU64 = AtomicU64::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Both tracepoints are armed: only then are a module's counts complete, so
+/// only then can its baseline be exact.
+static COMPLETE: AtomicBool = AtomicBool::new(false);
 /// Set while [`reset`] clears the tables: handlers and the notifier leave
 /// them alone.
 static RESETTING: AtomicBool = AtomicBool::new(false);
@@ -468,6 +471,7 @@ impl ModuleProbes {
                 TracepointProbe::new(c_str!("module_put"), on_module_put as *mut c_void),
             ]
         };
+        COMPLETE.store(probes.iter().all(|p| p.armed()), Ordering::Release);
         ENABLED.store(true, Ordering::Release);
         Self { probes }
     }
@@ -493,6 +497,7 @@ impl ModuleProbes {
 impl Drop for ModuleProbes {
     fn drop(&mut self) {
         ENABLED.store(false, Ordering::Release);
+        COMPLETE.store(false, Ordering::Release);
     }
 }
 
@@ -555,10 +560,15 @@ fn module_coming(m: *mut bindings::module) {
         // a module that has not run its init yet is known to hardly anyone,
         // but a kprobe registered on its text in that moment gets and puts
         // it (`check_kprobe_address_safe`).  Not excluded, only unlikely.
+        // Exact only if every get and put after the read below is counted:
+        // both tracepoints armed before it (the notifier can run before
+        // they are), and the module tracked.
+        let exact = ENABLED.load(Ordering::Acquire)
+            && COMPLETE.load(Ordering::Acquire)
+            && s.tracked.load(Ordering::Acquire);
         // SAFETY: `m` is alive for the notification.
         let rc = i64::from(unsafe { bindings::module_refcount(m) });
         s.baseline.store(rc, Ordering::Relaxed);
-        let exact = s.tracked.load(Ordering::Acquire);
         s.based
             .store(if exact { CELL_EXACT } else { CELL_SET }, Ordering::Release);
     }
