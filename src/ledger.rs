@@ -224,6 +224,7 @@ impl Ledger {
     fn seed(&self, clear: bool) {
         let mut types = self.audit_lock.lock();
         if clear {
+            modules::reset();
             let mut inner = self.inner.lock();
             inner.sbs.clear();
             inner.events.clear();

@@ -4,17 +4,32 @@
 //! the `module:module_get` and `module:module_put` tracepoints.
 //!
 //! These tracepoints fire on every `try_module_get`/`module_put` in the
-//! system, in any context including interrupts, so the handler is a lookup in
-//! a lock-free table and a few atomic adds; nothing locks or allocates.
+//! system, in any context including interrupts, so the handlers are a lookup
+//! in a lock-free table and a few atomic adds; nothing locks or allocates.
 //!
-//! A module is flagged for an **underflow** when a put leaves its refcount
-//! below zero (elastio-snap #163: after a driver swapped a block device's
-//! `fops`, a close put the wrong module, whose refcount reached -1).  The
-//! flag keeps the offending put's call site and stack.  The ledger's own
-//! balance (its refcount when first seen, plus gets, less puts) is shown
-//! beside the refcount but does not raise the flag: a get or put racing with
-//! the first sight of a module can leave the baseline off by one, and where
-//! the counts are exact the balance is the refcount anyway.
+//! A module is flagged for an **underflow** when the ledger has counted more
+//! puts than the module had references (elastio-snap #163: after a driver
+//! swapped a block device's `fops`, a close put the wrong module).  This is
+//! decided from the ledger's own counts, never from the refcount: `rmmod`
+//! takes the refcount below zero for a moment (`try_release_module_ref`
+//! subtracts the loader's base reference first), and `module_put` fires its
+//! tracepoint after the decrement, when the module may already be unloaded
+//! and freed.  So the flag is raised only where the counts are exact: for a
+//! module seen from its `MODULE_STATE_COMING` notification, whose refcount
+//! was read there as the baseline, and counted ever since.  For a module
+//! first seen later (loaded before refledger, or after a `reset`), the
+//! baseline is an estimate and `balance` is shown but never flags.
+//!
+//! Where the module may be dereferenced:
+//!
+//! - `module_get`'s handler: the get succeeded, so the caller holds the
+//!   module for the duration of the call.  Names and estimates are learned
+//!   there.
+//! - the module notifier: the module is alive for the call.
+//! - `module_put`'s handler: never.  The module pointer is only a key.
+//! - debugfs reads: only a module whose slot is `LIFE_LIVE`, inside an RCU
+//!   read-side section (see [`refcount`]).
+//!
 //! A `delete_module(2)` refused because the module is in use is recorded,
 //! so `leaks` can show who holds it.
 
@@ -30,7 +45,7 @@ use crate::{
 use core::{
     cell::UnsafeCell,
     ffi::c_void,
-    sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+    sync::atomic::{fence, AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 use kernel::{c_str, ffi, prelude::*};
 
@@ -43,27 +58,48 @@ pub(crate) const MAX_FILTER: usize = 8;
 /// The kernel's `MODULE_NAME_LEN`.
 const NAME_LEN: usize = 56;
 
-const FLAG_NONE: u32 = 0;
-const FLAG_WRITING: u32 = 1;
-const FLAG_SET: u32 = 2;
+/// States of a once-written cell (`name`, `flag`, `baseline`).
+const CELL_NONE: u32 = 0;
+const CELL_WRITING: u32 = 1;
+const CELL_SET: u32 = 2;
+/// `baseline` only: read at the module's COMING notification and counted
+/// ever since, so `balance` is the module's real reference count.
+const CELL_EXACT: u32 = 3;
+
+/// A module not seen alive yet (only in puts, or its name is all we know).
+const LIFE_UNKNOWN: u32 = 0;
+/// Loaded: its refcount may be read, inside an RCU read-side section.
+const LIFE_LIVE: u32 = 1;
+/// Its GOING notification was seen: unloaded, or about to be.
+const LIFE_GONE: u32 = 2;
 
 /// One module.
 ///
 /// # Invariants
 ///
-/// `name`, `baseline` and `flag` are written only by the CPU that won the
-/// matching compare-and-swap (`key` from 0, `flagged` from `FLAG_NONE`), and
-/// read only after `ready` (respectively `flagged == FLAG_SET`) was observed
-/// with acquire ordering.
+/// - `name` is written only by the CPU that moved `named` from `CELL_NONE`
+///   to `CELL_WRITING`, and read only after `CELL_SET` was observed with
+///   acquire ordering, inside an RCU read-side section (so that [`reset`],
+///   which clears `named` and then waits for a grace period before a slot
+///   can be claimed and written again, never overlaps a read).  The same
+///   holds for `flag` with `flagged`.
+/// - `life` goes from `LIFE_UNKNOWN` to `LIFE_LIVE` (the COMING
+///   notification, or `module_get`'s handler under the protocol of
+///   [`learn`]) to `LIFE_GONE` (the GOING notification, or retirement), and
+///   back to `LIFE_UNKNOWN` only in [`reset`].  `LIFE_LIVE` is stored only
+///   before our GOING notification for the module at `key` stores
+///   `LIFE_GONE` (in the modification order of `life`), or when there is
+///   none yet to come for it.
 struct ModSlot {
     key: AtomicUsize,
-    ready: AtomicBool,
+    named: AtomicU32,
     name: UnsafeCell<Name<NAME_LEN>>,
+    based: AtomicU32,
     baseline: AtomicI64,
     gets: AtomicI64,
     puts: AtomicI64,
     tracked: AtomicBool,
-    gone: AtomicBool,
+    life: AtomicU32,
     flagged: AtomicU32,
     flag: UnsafeCell<(Evidence, i64)>,
     refused: AtomicU32,
@@ -75,31 +111,85 @@ impl ModSlot {
     #[allow(clippy::declare_interior_mutable_const)]
     const EMPTY: Self = Self {
         key: AtomicUsize::new(0),
-        ready: AtomicBool::new(false),
+        named: AtomicU32::new(CELL_NONE),
         name: UnsafeCell::new(Name::EMPTY),
+        based: AtomicU32::new(CELL_NONE),
         baseline: AtomicI64::new(0),
         gets: AtomicI64::new(0),
         puts: AtomicI64::new(0),
-        tracked: AtomicBool::new(false),
-        gone: AtomicBool::new(false),
-        flagged: AtomicU32::new(FLAG_NONE),
+        // Until a claimant learns the name: counting an event too many for
+        // a module outside the filter is better than missing one.
+        tracked: AtomicBool::new(true),
+        life: AtomicU32::new(LIFE_UNKNOWN),
+        flagged: AtomicU32::new(CELL_NONE),
         flag: UnsafeCell::new((Evidence::EMPTY, 0)),
         refused: AtomicU32::new(0),
         refused_at: AtomicU64::new(0),
     };
 
-    /// The module's name, once the slot is filled.
+    /// The module's name, once it is known.
     fn name(&self) -> Option<Name<NAME_LEN>> {
-        if !self.ready.load(Ordering::Acquire) {
-            return None;
-        }
-        // SAFETY: Written before `ready` was released (type invariants).
-        Some(unsafe { *self.name.get() })
+        // SAFETY: `rl_rcu_read_lock` has no precondition; unlocked below.
+        unsafe { bindings::rl_rcu_read_lock() };
+        let name = (self.named.load(Ordering::Acquire) == CELL_SET).then(|| {
+            // SAFETY: Written before `CELL_SET` was released, and not
+            // written again before a grace period after `named` is cleared;
+            // we are in a read-side section (type invariants).
+            unsafe { *self.name.get() }
+        });
+        // SAFETY: Locked above.
+        unsafe { bindings::rl_rcu_read_unlock() };
+        name
     }
 
-    fn balance(&self) -> i64 {
-        self.baseline.load(Ordering::Relaxed) + self.gets.load(Ordering::Relaxed)
-            - self.puts.load(Ordering::Relaxed)
+    /// The underflow record, once flagged.
+    fn flag(&self) -> Option<(Evidence, i64)> {
+        // SAFETY: As in `name`.
+        unsafe { bindings::rl_rcu_read_lock() };
+        let flag = (self.flagged.load(Ordering::Acquire) == CELL_SET).then(|| {
+            // SAFETY: As in `name`, with `flagged` (type invariants).
+            unsafe { *self.flag.get() }
+        });
+        // SAFETY: Locked above.
+        unsafe { bindings::rl_rcu_read_unlock() };
+        flag
+    }
+
+    /// The baseline and whether it is exact, once there is one.
+    fn baseline(&self) -> Option<(i64, bool)> {
+        match self.based.load(Ordering::Acquire) {
+            CELL_SET => Some((self.baseline.load(Ordering::Relaxed), false)),
+            CELL_EXACT => Some((self.baseline.load(Ordering::Relaxed), true)),
+            _ => None,
+        }
+    }
+
+    /// Sets the name, if nobody has, and whether the filter tracks it.
+    fn set_name(&self, name: Name<NAME_LEN>) {
+        if self
+            .named
+            .compare_exchange(
+                CELL_NONE,
+                CELL_WRITING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+        {
+            // SAFETY: We won `named`, so we alone write `name`; readers wait
+            // for `CELL_SET` (type invariants).
+            unsafe { *self.name.get() = name };
+            self.named.store(CELL_SET, Ordering::Release);
+            self.tracked
+                .store(wanted(name_bytes(&name)), Ordering::Release);
+        }
+    }
+
+    /// Marks the counts inexact (counting stopped for a while).
+    fn lose_exactness(&self) {
+        let _ =
+            self.based
+                .compare_exchange(CELL_EXACT, CELL_SET, Ordering::AcqRel, Ordering::Relaxed);
     }
 }
 
@@ -131,6 +221,12 @@ static SITES: [SiteSlot; MAX_SITES] = [const { SiteSlot::EMPTY }; MAX_SITES];
 static DROPPED_MODULES: AtomicU64 = AtomicU64::new(0);
 static DROPPED_SITES: AtomicU64 = AtomicU64::new(0);
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Both tracepoints are armed: only then are a module's counts complete, so
+/// only then can its baseline be exact.
+static COMPLETE: AtomicBool = AtomicBool::new(false);
+/// Set while [`reset`] clears the tables: handlers and the notifier leave
+/// them alone.
+static RESETTING: AtomicBool = AtomicBool::new(false);
 /// `modules=all`, or hashes of up to `MAX_FILTER` names (0 = unused).
 static FILTER_ALL: AtomicBool = AtomicBool::new(true);
 static FILTER: [AtomicU64; MAX_FILTER] = [const { AtomicU64::new(0) }; MAX_FILTER];
@@ -163,45 +259,29 @@ fn hash(p: usize) -> usize {
 ///
 /// # Safety
 ///
-/// `m` must be a live module.
+/// `m` must be a module that cannot be freed during the call.
 unsafe fn module_name(m: *mut bindings::module) -> Name<NAME_LEN> {
     // SAFETY: Per the safety contract; `name` is a NUL-terminated array.
     unsafe { Name::from_c((*m).name.as_ptr()) }
 }
 
-/// The slot of module `m`, made if needed.  `delta` is the refcount change
-/// the caller is about to count (already applied to the refcount).
-///
-/// # Safety
-///
-/// `m` must be a live module.
-unsafe fn slot_for(m: *mut bindings::module, delta: i64) -> Option<usize> {
-    let key = m as usize;
+/// The slot keyed by module address `key`, claimed if there is none, and
+/// whether this call claimed it.  Never dereferences `key`.
+fn slot_for(key: usize) -> Option<(usize, bool)> {
     let mut i = hash(key);
     for _ in 0..MAX_MODULES {
         let s = &MODS[i];
         match s.key.load(Ordering::Acquire) {
-            k if k == key => return Some(i),
+            k if k == key => return Some((i, false)),
             0 => {
                 if s.key
                     .compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
                     .is_ok()
                 {
-                    // SAFETY: `m` is live; we won the slot, so we alone write
-                    // its name and baseline before releasing `ready`.
-                    unsafe {
-                        let name = module_name(m);
-                        *s.name.get() = name;
-                        let rc = i64::from(bindings::module_refcount(m));
-                        s.baseline.store(rc - delta, Ordering::Relaxed);
-                        s.tracked
-                            .store(wanted(name_bytes(&name)), Ordering::Relaxed);
-                    }
-                    s.ready.store(true, Ordering::Release);
-                    return Some(i);
+                    return Some((i, true));
                 }
                 if s.key.load(Ordering::Acquire) == key {
-                    return Some(i);
+                    return Some((i, false));
                 }
             }
             _ => {}
@@ -243,49 +323,67 @@ fn count_site(slot: usize, ip: usize, get: bool) {
     DROPPED_SITES.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts one get (`delta` 1) or put (-1) of `m` from `ip`.
+fn counting() -> bool {
+    ENABLED.load(Ordering::Relaxed) && !RESETTING.load(Ordering::Acquire)
+}
+
+/// Learns what a held module tells: its name, an estimated baseline if
+/// there is none, and that it is live.
+///
+/// Liveness protocol: `LIFE_LIVE` may only be stored before our GOING
+/// notification for the module stores `LIFE_GONE`, else a debugfs read
+/// could dereference the module after it is freed.  Only a module in state
+/// LIVE is considered: it leaves that state only through `delete_module`,
+/// which sets GOING (`try_stop_module`) before it calls the GOING notifiers
+/// and frees the module.  The slot's key is stored (claimed) before this
+/// runs; this issues a full barrier, reads the state, and if it is LIVE
+/// moves `life` from `LIFE_UNKNOWN` to `LIFE_LIVE`.  The notifier, after the
+/// kernel's store of GOING, issues a full barrier and then looks for the
+/// slot by key and stores `LIFE_GONE`.  In this store-buffering pattern one
+/// of the two reads sees the other's write: either we see GOING and leave
+/// `life` alone, or the notifier finds the slot, and then either its
+/// `LIFE_GONE` came first and our compare-and-swap fails, or ours came first
+/// and `LIFE_LIVE` precedes `LIFE_GONE`.  A module still COMING is left
+/// alone: it may fail to load without a GOING notification of ours (when its
+/// COMING one was never sent), and its COMING notification sets `LIFE_LIVE`
+/// itself.  The GOING notification does this even during a [`reset`].
 ///
 /// # Safety
 ///
-/// `m` must be a live module (the tracepoints pass the module whose refcount
-/// just changed).
-unsafe fn account(m: *mut bindings::module, ip: usize, delta: i64) {
-    if !ENABLED.load(Ordering::Relaxed) || m.is_null() {
-        return;
-    }
-    // SAFETY: Per the safety contract.
-    let Some(i) = (unsafe { slot_for(m, delta) }) else {
-        return;
-    };
+/// `m` must be held for the duration of the call, and be `MODS[i]`'s key.
+unsafe fn learn(i: usize, m: *mut bindings::module) {
     let s = &MODS[i];
-    if !s.tracked.load(Ordering::Relaxed) {
-        return;
+    if s.named.load(Ordering::Relaxed) == CELL_NONE {
+        // SAFETY: `m` is held.
+        s.set_name(unsafe { module_name(m) });
     }
-    if delta > 0 {
-        s.gets.fetch_add(1, Ordering::Relaxed);
-    } else {
-        s.puts.fetch_add(1, Ordering::Relaxed);
-    }
-    count_site(i, ip, delta > 0);
-    if delta > 0 {
-        return;
-    }
-    // SAFETY: `m` is live.
-    let rc = i64::from(unsafe { bindings::module_refcount(m) });
-    if rc < 0
-        && s.flagged
+    if s.based.load(Ordering::Relaxed) == CELL_NONE
+        && s.based
             .compare_exchange(
-                FLAG_NONE,
-                FLAG_WRITING,
+                CELL_NONE,
+                CELL_WRITING,
                 Ordering::Acquire,
                 Ordering::Relaxed,
             )
             .is_ok()
     {
-        // SAFETY: We won `flagged`, so we alone write `flag` (type
-        // invariants); readers wait for `FLAG_SET`.
-        unsafe { *s.flag.get() = (Evidence::capture(ip), rc) };
-        s.flagged.store(FLAG_SET, Ordering::Release);
+        // SAFETY: `m` is held.
+        let rc = i64::from(unsafe { bindings::module_refcount(m) });
+        let counted = s.gets.load(Ordering::Relaxed) - s.puts.load(Ordering::Relaxed);
+        s.baseline.store(rc - counted, Ordering::Relaxed);
+        s.based.store(CELL_SET, Ordering::Release);
+    }
+    if s.life.load(Ordering::Relaxed) != LIFE_UNKNOWN {
+        return;
+    }
+    fence(Ordering::SeqCst);
+    // SAFETY: `m` is held; `state` is written concurrently by the module
+    // loader, so it is read once, volatile.
+    let state = unsafe { core::ptr::read_volatile(&raw const (*m).state) };
+    if state == bindings::module_state_MODULE_STATE_LIVE {
+        let _ =
+            s.life
+                .compare_exchange(LIFE_UNKNOWN, LIFE_LIVE, Ordering::SeqCst, Ordering::Relaxed);
     }
 }
 
@@ -293,16 +391,67 @@ unsafe fn account(m: *mut bindings::module, ip: usize, delta: i64) {
 ///
 /// Called by the `module:module_get` tracepoint.
 unsafe extern "C" fn on_module_get(_data: *mut c_void, m: *mut bindings::module, ip: ffi::c_ulong) {
-    // SAFETY: The tracepoint passes a module just got, so live.
-    unsafe { account(m, ip, 1) };
+    if !counting() || m.is_null() {
+        return;
+    }
+    let Some((i, _)) = slot_for(m as usize) else {
+        return;
+    };
+    let s = &MODS[i];
+    if s.tracked.load(Ordering::Acquire) {
+        // Release: a put of this reference, which happens after this, sees
+        // this get counted (see `on_module_put`).
+        s.gets.fetch_add(1, Ordering::Release);
+        count_site(i, ip, true);
+    }
+    // SAFETY: The tracepoint fires after the get succeeded, before
+    // `try_module_get`/`__module_get` returns to the caller, who holds the
+    // module until it puts it, after this call.  `i` was found by `m`.
+    unsafe { learn(i, m) };
 }
 
 /// # Safety
 ///
 /// Called by the `module:module_put` tracepoint.
 unsafe extern "C" fn on_module_put(_data: *mut c_void, m: *mut bindings::module, ip: ffi::c_ulong) {
-    // SAFETY: `module_put`'s caller still owns the module it puts.
-    unsafe { account(m, ip, -1) };
+    // `module_put` has dropped the caller's reference before this fires,
+    // with preemption enabled in between: the module may be unloaded and
+    // freed by now, so `m` is only a key here, never dereferenced.
+    if !counting() || m.is_null() {
+        return;
+    }
+    let Some((i, _)) = slot_for(m as usize) else {
+        return;
+    };
+    let s = &MODS[i];
+    if !s.tracked.load(Ordering::Acquire) {
+        return;
+    }
+    // AcqRel: every put counted before this one synchronizes with us, and
+    // the get each of them (and we) drop was counted before that put, so
+    // `gets` below includes the gets of every counted put.  Gets not yet
+    // counted can only make the balance look higher, never lower.
+    let puts = s.puts.fetch_add(1, Ordering::AcqRel) + 1;
+    count_site(i, ip, false);
+    let Some((baseline, true)) = s.baseline() else {
+        return;
+    };
+    let balance = baseline + s.gets.load(Ordering::Relaxed) - puts;
+    if balance < 0
+        && s.flagged
+            .compare_exchange(
+                CELL_NONE,
+                CELL_WRITING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        // SAFETY: We won `flagged`, so we alone write `flag`; readers wait
+        // for `CELL_SET` (type invariants).
+        unsafe { *s.flag.get() = (Evidence::capture(ip), balance) };
+        s.flagged.store(CELL_SET, Ordering::Release);
+    }
 }
 
 /// The module ledger's tracepoint probes; counting stops when dropped.
@@ -322,6 +471,7 @@ impl ModuleProbes {
                 TracepointProbe::new(c_str!("module_put"), on_module_put as *mut c_void),
             ]
         };
+        COMPLETE.store(probes.iter().all(|p| p.armed()), Ordering::Release);
         ENABLED.store(true, Ordering::Release);
         Self { probes }
     }
@@ -347,32 +497,108 @@ impl ModuleProbes {
 impl Drop for ModuleProbes {
     fn drop(&mut self) {
         ENABLED.store(false, Ordering::Release);
+        COMPLETE.store(false, Ordering::Release);
     }
 }
 
-/// Called from the module notifier: a module is coming (its address may be
-/// one a freed module had) or going.
+/// Called from the module notifier, in process context: module `m` is
+/// coming (its address may be one a freed module had) or going.  `m` is
+/// alive for the call.
 pub(crate) fn on_module_state(m: *mut bindings::module, coming: bool) {
+    // A read-side section, so that `reset` can wait for this to finish.
+    // SAFETY: `rl_rcu_read_lock` has no precondition; unlocked below.
+    unsafe { bindings::rl_rcu_read_lock() };
+    // While `reset` clears the tables, a coming module is not recorded (it
+    // will be, from its first get, with an estimated baseline), but a going
+    // one is always marked gone: a debugfs read must not see it live.
+    let resetting = RESETTING.load(Ordering::Acquire);
+    if !coming {
+        module_going(m, !resetting);
+    } else if !resetting {
+        module_coming(m);
+    }
+    // SAFETY: Locked above.
+    unsafe { bindings::rl_rcu_read_unlock() };
+}
+
+fn module_coming(m: *mut bindings::module) {
     let key = m as usize;
+    // A slot with this key is a freed module's, whose address the new one
+    // has (or, rarely, the new module's own, made by a get or put in the
+    // moment between its formation and this notification): retire it,
+    // kept for display and skipped by lookups, so the new module starts a
+    // slot of its own.
+    for s in MODS.iter() {
+        if s.key.load(Ordering::Acquire) == key {
+            s.life.store(LIFE_GONE, Ordering::SeqCst);
+            s.key.store(RETIRED, Ordering::Release);
+        }
+    }
+    let Some((i, fresh)) = slot_for(key) else {
+        return;
+    };
+    let s = &MODS[i];
+    // SAFETY: `m` is alive for the notification.
+    s.set_name(unsafe { module_name(m) });
+    if fresh
+        && s.based
+            .compare_exchange(
+                CELL_NONE,
+                CELL_WRITING,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            )
+            .is_ok()
+    {
+        // The slot is ours and counts from its claim on.  The refcount now
+        // is the loader's initial reference (`module_unload_init`), plus
+        // any reference taken since the module became COMING, a moment
+        // ago: a get already in it and counted again only makes the balance
+        // higher.  The one way to make it lower, and the flag wrong, is a
+        // reference taken and dropped in that moment whose put's tracepoint
+        // fires after our claim but whose decrement came before this read:
+        // a module that has not run its init yet is known to hardly anyone,
+        // but a kprobe registered on its text in that moment gets and puts
+        // it (`check_kprobe_address_safe`).  Not excluded, only unlikely.
+        // Exact only if every get and put after the read below is counted:
+        // both tracepoints armed before it (the notifier can run before
+        // they are), and the module tracked.
+        let exact = ENABLED.load(Ordering::Acquire)
+            && COMPLETE.load(Ordering::Acquire)
+            && s.tracked.load(Ordering::Acquire);
+        // SAFETY: `m` is alive for the notification.
+        let rc = i64::from(unsafe { bindings::module_refcount(m) });
+        s.baseline.store(rc, Ordering::Relaxed);
+        s.based
+            .store(if exact { CELL_EXACT } else { CELL_SET }, Ordering::Release);
+    }
+    // No GOING notification can run before this one returns: it follows
+    // COMING on the loader's own failure paths, or a `delete_module`, which
+    // needs the module LIVE (so no protocol is needed here, see `learn`).
+    s.life.store(LIFE_LIVE, Ordering::SeqCst);
+}
+
+/// Marks module `m`'s slot gone, and learns its name if `name`.
+fn module_going(m: *mut bindings::module, name: bool) {
+    let key = m as usize;
+    // Pairs with the fence in `learn`: the kernel stored GOING in the
+    // module's state before calling the notifiers.
+    fence(Ordering::SeqCst);
     for s in MODS.iter() {
         if s.key.load(Ordering::Acquire) != key {
             continue;
         }
-        if coming {
-            // A new module at a freed one's address: retire the old slot
-            // (kept for display, skipped by lookups) so the new module gets
-            // a slot of its own.  Nothing can get a module that is not live
-            // yet, so no handler is counting into the old slot.
-            s.gone.store(true, Ordering::Release);
-            s.key.store(RETIRED, Ordering::Release);
-        } else {
-            s.gone.store(true, Ordering::Release);
+        if name {
+            // SAFETY: `m` is alive for the notification.
+            s.set_name(unsafe { module_name(m) });
         }
+        s.life.store(LIFE_GONE, Ordering::SeqCst);
     }
 }
 
 /// Sets the filter from `modules=`: `None` tracks every module.  Modules
-/// already seen start or stop counting at once.
+/// already seen start or stop counting at once; a module that stops
+/// counting loses its exact baseline for good, so it is never flagged.
 pub(crate) fn set_filter(names: Option<&[&[u8]]>) {
     match names {
         None => FILTER_ALL.store(true, Ordering::Relaxed),
@@ -385,9 +611,60 @@ pub(crate) fn set_filter(names: Option<&[&[u8]]>) {
     }
     for s in MODS.iter() {
         if let Some(n) = s.name() {
-            s.tracked.store(wanted(name_bytes(&n)), Ordering::Relaxed);
+            let want = wanted(name_bytes(&n));
+            if !want {
+                // Before `tracked`: a handler that skips a count because it
+                // saw `tracked` false (acquire) then sees this too.
+                s.lose_exactness();
+            }
+            s.tracked.store(want, Ordering::Release);
         }
     }
+}
+
+/// Forgets every module record, count and flag.  Process context only: it
+/// waits for two RCU grace periods.
+pub(crate) fn reset() {
+    RESETTING.store(true, Ordering::SeqCst);
+    // The handlers run with preemption disabled (tracepoint and kprobe
+    // handlers) and the notifier's work is in a read-side section, so after
+    // a grace period none is writing into the tables.
+    // SAFETY: `synchronize_rcu` may sleep; we are in process context.
+    unsafe { bindings::synchronize_rcu() };
+    for s in MODS.iter() {
+        s.life.store(LIFE_UNKNOWN, Ordering::SeqCst);
+        s.named.store(CELL_NONE, Ordering::Release);
+        s.flagged.store(CELL_NONE, Ordering::Release);
+        s.based.store(CELL_NONE, Ordering::Release);
+    }
+    // Readers that saw a name or flag set copy it in a read-side section:
+    // after this grace period none is copying, so the cells can be written
+    // again once the slots are claimed anew.  Likewise a reader that saw a
+    // slot live is done with its module.
+    // SAFETY: As above.
+    unsafe { bindings::synchronize_rcu() };
+    for s in MODS.iter() {
+        s.gets.store(0, Ordering::Relaxed);
+        s.puts.store(0, Ordering::Relaxed);
+        s.baseline.store(0, Ordering::Relaxed);
+        s.tracked.store(true, Ordering::Relaxed);
+        s.refused.store(0, Ordering::Relaxed);
+        s.refused_at.store(0, Ordering::Relaxed);
+        s.key.store(0, Ordering::Release);
+    }
+    for s in SITES.iter() {
+        s.gets.store(0, Ordering::Relaxed);
+        s.puts.store(0, Ordering::Relaxed);
+        s.key.store(0, Ordering::Release);
+    }
+    DROPPED_MODULES.store(0, Ordering::Relaxed);
+    DROPPED_SITES.store(0, Ordering::Relaxed);
+    // A reader that sees a slot claimed and made live again after this
+    // began its read-side section after this grace period began, so it
+    // reads the new key, not one from before the reset.
+    // SAFETY: As above.
+    unsafe { bindings::synchronize_rcu() };
+    RESETTING.store(false, Ordering::Release);
 }
 
 // delete_module(2), to explain a refused rmmod.
@@ -405,6 +682,9 @@ fn delete_entry(regs: &Regs, data: &mut ProbeData) -> bool {
 }
 
 fn delete_exit(regs: &Regs, data: &ProbeData) {
+    if !counting() {
+        return;
+    }
     // A module in use is refused with EWOULDBLOCK (EAGAIN) or EBUSY.
     let ret = regs.return_value() as isize;
     if ret != EAGAIN.to_errno() as isize && ret != EBUSY.to_errno() as isize {
@@ -427,7 +707,7 @@ fn delete_exit(regs: &Regs, data: &ProbeData) {
     let want = &buf[..len];
     for s in MODS.iter() {
         if let Some(name) = s.name() {
-            if !s.gone.load(Ordering::Acquire) && name_bytes(&name) == want {
+            if s.life.load(Ordering::Acquire) != LIFE_GONE && name_bytes(&name) == want {
                 s.refused.fetch_add(1, Ordering::Relaxed);
                 s.refused_at.store(now_ns(), Ordering::Relaxed);
             }
@@ -448,23 +728,42 @@ pub(crate) static SPECS: [Spec; 1] = [Spec {
     }],
 }];
 
-/// The refcount of the module in slot `s` now, if it is still loaded.
+/// The refcount of the module in slot `s` now, if it is known to be loaded.
 fn refcount(s: &ModSlot) -> Option<i64> {
-    if s.key.load(Ordering::Acquire) == RETIRED {
-        return None;
-    }
-    // SAFETY: The module is freed only after our GOING notification set
-    // `gone` and an RCU grace period passed; inside the read-side section,
-    // a module not seen gone is still allocated.
+    // SAFETY: Read in a read-side section, so a module whose slot we see
+    // `LIFE_LIVE` stays allocated until the unlock.  The kernel frees a
+    // module only after its GOING notification (`delete_module`, and the
+    // loader's failure paths, call the GOING notifiers before
+    // `free_module`), which stores `LIFE_GONE` in its slot (even during a
+    // `reset`, which itself clears `life` before it frees slots), and after a
+    // grace period (`free_module` calls `synchronize_rcu()` between taking
+    // the module off its lists and freeing its memory).  `LIFE_LIVE` is
+    // stored only before that `LIFE_GONE` (type invariants), so if we read
+    // it, our read did not see that store, so our read-side section began
+    // before that grace period did, and the free waits for our unlock.  The
+    // key we read first, in the same section, is the module `life` speaks
+    // for: a slot is retired (`LIFE_GONE`) before its key changes, and
+    // `reset` clears `life` a grace period before it clears the keys, and
+    // lets slots be claimed again only a grace period after that.
     unsafe {
         bindings::rl_rcu_read_lock();
-        let rc = (!s.gone.load(Ordering::Acquire)).then(|| {
-            i64::from(bindings::module_refcount(
-                s.key.load(Ordering::Relaxed) as *mut _
-            ))
-        });
+        let key = s.key.load(Ordering::Acquire);
+        let rc = (key > RETIRED && s.life.load(Ordering::SeqCst) == LIFE_LIVE)
+            .then(|| i64::from(bindings::module_refcount(key as *mut _)));
         bindings::rl_rcu_read_unlock();
         rc
+    }
+}
+
+/// `loaded`, `unloaded` or `unknown` (a module seen only in puts, whose
+/// liveness the ledger cannot tell).
+fn state(s: &ModSlot, rc: Option<i64>) -> &'static str {
+    if rc.is_some() {
+        "loaded"
+    } else if s.life.load(Ordering::Acquire) == LIFE_GONE {
+        "unloaded"
+    } else {
+        "unknown"
     }
 }
 
@@ -489,20 +788,15 @@ fn show_sites(m: &SeqFile, slot: usize, indent: &str) {
 
 fn show_module(m: &SeqFile, i: usize, name: &Name<NAME_LEN>) {
     let s = &MODS[i];
-    let loaded = refcount(s).is_some();
-    seq_print!(
-        m,
-        "module={} state={} ",
-        name.as_str(),
-        if loaded { "loaded" } else { "unloaded" }
-    );
-    show_counts(m, s);
+    let rc = refcount(s);
+    seq_print!(m, "module={} state={} ", name.as_str(), state(s, rc));
+    show_counts(m, s, rc);
     let yes_no = |b: bool| if b { "yes" } else { "no" };
     seq_print!(
         m,
         " tracked={} underflow={} rmmod_refused={}\n",
         yes_no(s.tracked.load(Ordering::Relaxed)),
-        yes_no(s.flagged.load(Ordering::Acquire) == FLAG_SET),
+        yes_no(s.flagged.load(Ordering::Acquire) == CELL_SET),
         s.refused.load(Ordering::Relaxed)
     );
 }
@@ -531,7 +825,12 @@ impl crate::debugfs::Show for ModulesFile {
             DROPPED_SITES.load(Ordering::Relaxed)
         );
         for (i, s) in MODS.iter().enumerate() {
-            let Some(name) = s.name() else { continue };
+            if s.key.load(Ordering::Acquire) == 0 {
+                continue;
+            }
+            // A module seen only in puts has no name yet (`-`): a put's
+            // module is never read.
+            let name = s.name().unwrap_or(Name::EMPTY);
             show_module(m, i, &name);
             if s.tracked.load(Ordering::Relaxed) {
                 show_sites(m, i, "  ");
@@ -552,14 +851,12 @@ impl crate::debugfs::Show for ModulesFile {
 pub(crate) fn show_leaks(m: &SeqFile, holders: impl Fn(&SeqFile, &[u8])) {
     for (i, s) in MODS.iter().enumerate() {
         let Some(name) = s.name() else { continue };
-        if s.flagged.load(Ordering::Acquire) == FLAG_SET {
-            // SAFETY: `flag` was written before `FLAG_SET` was released.
-            let (ev, rc) = unsafe { *s.flag.get() };
+        if let Some((ev, balance)) = s.flag() {
             seq_print!(
                 m,
-                "module_underflow module={} refcount_at_put={} flagged={} ",
+                "module_underflow module={} balance_at_put={} flagged={} ",
                 name.as_str(),
-                rc,
+                balance,
                 Secs(ev.time)
             );
             show_module_tail(m, i);
@@ -586,22 +883,31 @@ pub(crate) fn show_leaks(m: &SeqFile, holders: impl Fn(&SeqFile, &[u8])) {
 }
 
 fn show_module_tail(m: &SeqFile, i: usize) {
-    show_counts(m, &MODS[i]);
+    let s = &MODS[i];
+    show_counts(m, s, refcount(s));
     seq_print!(m, "\n");
 }
 
-/// Prints `refcount=.. gets=.. puts=.. baseline=.. balance=..`.
-fn show_counts(m: &SeqFile, s: &ModSlot) {
-    match refcount(s) {
+/// Prints `refcount=.. gets=.. puts=.. baseline=.. balance=.. exact=..`:
+/// `-` for a refcount not known to be readable, `?` for a baseline not
+/// known yet, and whether the baseline is exact (the module was counted
+/// from its load on, so `balance` is its reference count).
+fn show_counts(m: &SeqFile, s: &ModSlot, rc: Option<i64>) {
+    match rc {
         Some(rc) => seq_print!(m, "refcount={}", rc),
         None => seq_print!(m, "refcount=-"),
     }
-    seq_print!(
-        m,
-        " gets={} puts={} baseline={} balance={}",
-        s.gets.load(Ordering::Relaxed),
-        s.puts.load(Ordering::Relaxed),
-        s.baseline.load(Ordering::Relaxed),
-        s.balance()
-    );
+    let gets = s.gets.load(Ordering::Relaxed);
+    let puts = s.puts.load(Ordering::Relaxed);
+    seq_print!(m, " gets={} puts={}", gets, puts);
+    match s.baseline() {
+        Some((b, exact)) => seq_print!(
+            m,
+            " baseline={} balance={} exact={}",
+            b,
+            b + gets - puts,
+            if exact { "yes" } else { "no" }
+        ),
+        None => seq_print!(m, " baseline=? balance=? exact=no"),
+    }
 }
