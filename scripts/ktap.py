@@ -21,9 +21,13 @@ BAD_DMESG = re.compile(
     # WARN*() and BUG*(), KASAN ("BUG: KASAN: ..."), soft lockups
     # ("watchdog: BUG: soft lockup"), "WARNING: suspicious RCU usage"
     r"WARNING:|BUG:|Oops|Kernel panic|general protection fault|"
-    # lockdep
+    # lockdep's reports (each also has a WARNING: or BUG: line), and
+    # lockdep turning itself off; not a bare "lockdep", which a lockdep
+    # kernel's boot has ("RCU lockdep checking is enabled")
     r"possible circular locking|possible recursive locking|"
-    r"inconsistent lock state|lockdep|KASAN|UBSAN|"
+    r"inconsistent lock state|lock inversion|bad unlock balance|"
+    r"turning off the locking correctness validator|lockdep is turned off|"
+    r"KASAN|UBSAN|"
     r"refcount_t: |sleeping function called from invalid context|"
     r"scheduling while atomic|"
     # kmemleak: its own message after a scan, and its report
