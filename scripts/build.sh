@@ -60,7 +60,7 @@ if [ -n "${RL_BUILD_DIR:-}" ] && [ "$RL_BUILD_DIR" != "$top" ]; then
 		# module built for another kernel would look up to date there);
 		# a file is copied only when it differs, so kbuild rebuilds only
 		# what changed since the last build in RL_BUILD_DIR.
-		find Kbuild src tests/fixtures -type f \( -name Kbuild -o -name '*.rs' \
+		find Kbuild src tests/fixtures tests/helpers -type f \( -name Kbuild -o -name '*.rs' \
 			-o -name '*.c' -o -name '*.h' \) ! -name '*.mod.c' \
 			! -name bindings_generated.rs | while read -r f; do
 			cmp -s "$f" "$RL_BUILD_DIR/$f" && continue
@@ -113,6 +113,11 @@ fixtures)
 		[ -e "$d/Kbuild" ] || continue
 		same_kernel "$src/${d%/}"
 		clean_build M="$src/${d%/}" ${ZFS_SRC:+ZFS_SRC="$ZFS_SRC"} modules
+	done
+	# The guest tests' C helpers: static, as the guest runs them on the
+	# host's root whichever root built them.
+	for c in tests/helpers/*.c; do
+		cc -O2 -Wall -Wextra -Werror -static -o "$src/${c%.c}" "$src/$c"
 	done
 	;;
 clippy)

@@ -141,7 +141,7 @@ for k in "${runs[@]}"; do
 	o=$out/$k
 	echo "refledger: running the guest suite on $k after $(elapsed)"
 	# shellcheck disable=SC2086
-	"$here/vm.sh" "${kimg[$k]}" "$o" 1800 env ${genv[$k]} "$top/tests/guest-run.sh" "$o" ${RL_TESTS:-} \
+	"$here/vm.sh" "${kimg[$k]}" "$o" 3600 env ${genv[$k]} "$top/tests/guest-run.sh" "$o" ${RL_TESTS:-} \
 		>"$o/vm.log" 2>&1
 	rc=$?
 	grep -vE '^\[ *[0-9]+\.[0-9]+\]' "$o/vm.log" | grep -E '^ *(KTAP|ok|not ok|#|1\.\.)' | sed "s/^/$k: /" || true

@@ -7,9 +7,10 @@ One NAME:KTAP_FILE:DMESG_FILE per kernel the suite ran on.  Every leaf
 result counts: a subtest's own results, or a test's line when it had no
 subtests.  HOST_RESULTS_FILE holds results of host-side steps (builds,
 clippy, rustfmt) in the same "ok/not ok N description" form.  Each kernel
-log must hold no WARNING, BUG, Oops, lockdep or KASAN report; that check
-counts as one more result of that kernel.  Prints the failures, a summary
-per kernel, then "N passed, N failed" over everything (with ", N skipped"
+log (with kmemleak's report, which tests/guest-run.sh appends to it) must
+hold no WARNING, BUG, Oops, lockdep, KASAN, kmemleak, RCU stall, hung task
+or soft lockup report; that check counts as one more result of that
+kernel.  Prints the failures, a summary per kernel, then "N passed, N failed" over everything (with ", N skipped"
 when some were skipped), and exits 1 on any failure.
 """
 import re
@@ -17,11 +18,23 @@ import sys
 
 RESULT = re.compile(r"^(\s*)(not ok|ok) (\d+) ?(.*)$")
 BAD_DMESG = re.compile(
+    # WARN*() and BUG*(), KASAN ("BUG: KASAN: ..."), soft lockups
+    # ("watchdog: BUG: soft lockup"), "WARNING: suspicious RCU usage"
     r"WARNING:|BUG:|Oops|Kernel panic|general protection fault|"
+    # lockdep's reports (each also has a WARNING: or BUG: line), and
+    # lockdep turning itself off; not a bare "lockdep", which a lockdep
+    # kernel's boot has ("RCU lockdep checking is enabled")
     r"possible circular locking|possible recursive locking|"
-    r"inconsistent lock state|lockdep|KASAN|UBSAN|"
+    r"inconsistent lock state|lock inversion|bad unlock balance|"
+    r"turning off the locking correctness validator|lockdep is turned off|"
+    r"KASAN|UBSAN|"
     r"refcount_t: |sleeping function called from invalid context|"
-    r"scheduling while atomic"
+    r"scheduling while atomic|"
+    # kmemleak: its own message after a scan, and its report
+    r"unreferenced object|suspected memory leak|"
+    # RCU stalls, hung tasks, lockups
+    r"rcu_.*detected stall|rcu: INFO|detected stalls on CPU|"
+    r"blocked for more than|soft lockup|hard LOCKUP"
 )
 
 

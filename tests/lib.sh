@@ -91,16 +91,50 @@ module_or_builtin() {
 # ms_now: milliseconds since boot.
 ms_now() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
-# ctl_rejects VALUE: writing VALUE to `control` fails with EINVAL.
-ctl_rejects() {
-	local err
-	err=$( (echo "$1" >"$RL_DBG/control") 2>&1) && return 1
-	grep -q 'Invalid argument' <<<"$err"
+# dmesg_mark: logs a mark and prints its time stamp, for dmesg_since.
+dmesg_mark() {
+	local tag="refledger-test: mark $$.$RANDOM$RANDOM"
+	echo "$tag" >/dev/kmsg
+	dmesg | awk -v m="$tag" 'index($0, m) { t = substr($0, 2, index($0, "]") - 2) + 0 } END { print t }'
+}
+
+# dmesg_since T: the kernel messages logged since dmesg_mark printed T, by
+# their time stamps (a line count would be off once the ring buffer wraps).
+dmesg_since() { dmesg | awk -v t="$1" '{ if (substr($0, 2, index($0, "]") - 2) + 0 >= t) print }'; }
+
+# The guest runs the host's Python; /usr/bin's, not a per-user shim.
+RL_PY=$(command -v /usr/bin/python3 || command -v python3)
+
+# rlsys ARGS...: tests/helpers/rlsys.py, system calls a shell cannot check.
+rlsys() { "$RL_PY" "$RL_TOP/tests/helpers/rlsys.py" "$@"; }
+
+# write_errno FILE DATA: one write(2) of DATA (Python escapes such as \n
+# and \x00 allowed) to FILE; prints OK or the errno's name (EINVAL, EBUSY,
+# EACCES when the open is refused).  Unlike a shell redirect, it reports
+# the system call's own result.
+write_errno() { rlsys write "$1" "$2"; }
+
+# ctl_rejects VALUE: writing VALUE and a newline to `control` fails with
+# EINVAL.
+ctl_rejects() { [ "$(write_errno "$RL_DBG/control" "$1\n")" = EINVAL ]; }
+
+# rl_helper NAME: the path of the C helper tests/helpers/NAME.c, built for
+# the guest by scripts/build.sh fixtures; built into /tmp here when this
+# tree was not built that way.
+rl_helper() {
+	local bin=$RL_BUILD/tests/helpers/$1
+	if [ ! -x "$bin" ]; then
+		mkdir -p /tmp/rl-helpers
+		bin=/tmp/rl-helpers/$1
+		[ -x "$bin" ] || cc -O2 -Wall -o "$bin" "$RL_TOP/tests/helpers/$1.c" || return 1
+	fi
+	echo "$bin"
 }
 
 # Tests run helpers in `bash -c` and `wait_for` subshells too.
-export RL_TOP RL_BUILD RL_KO RL_FIX RL_DBG
-export -f probe_field sb_line sb_field no_leaks module_or_builtin ms_now ctl_rejects
+export RL_TOP RL_BUILD RL_KO RL_FIX RL_DBG RL_PY
+export -f probe_field sb_line sb_field no_leaks module_or_builtin ms_now dmesg_mark dmesg_since ctl_rejects \
+	rlsys write_errno
 
 # zfs_setup: finds the OpenZFS modules built for the running kernel (in
 # $RL_OUT/zfs-dir) and sets ZDIR; returns 1 when there are none.  When the

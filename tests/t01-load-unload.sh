@@ -5,9 +5,52 @@
 
 t_ok "insmod succeeds" rl_load
 t_ok "debugfs directory exists" test -d "$RL_DBG"
-t_ok "probes file is root-only (0400)" test "$(stat -c %a "$RL_DBG/probes")" = 400
-t_ok "probes is not readable by an unprivileged user" \
-	bash -c "! setpriv --reuid=65534 --regid=65534 --clear-groups cat $RL_DBG/probes >/dev/null 2>&1"
+# Every file root-only: control read-write (0600), the rest read-only (0400).
+modes_ok() {
+	local f want ok=0
+	for f in "$RL_DBG"/*; do
+		want=400
+		[ "$(basename "$f")" = control ] && want=600
+		[ "$(stat -c %a "$f")" = "$want" ] && continue
+		echo "# $(basename "$f") has mode $(stat -c %a "$f"), not $want"
+		ok=1
+	done
+	return $ok
+}
+t_ok "every file is root-only (control 0600, the others 0400)" modes_ok
+# The debugfs root is 0700, which alone keeps other users out; with it and
+# refledger's directory made traversable for a moment, the files' own modes
+# must still refuse an unprivileged user every read and write.
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+dbg_mode=$(stat -c %a /sys/kernel/debug)
+dir_mode=$(stat -c %a "$RL_DBG")
+chmod o+x /sys/kernel/debug "$RL_DBG"
+unprivileged_refused() {
+	local f name ok=0 w
+	for f in "$RL_DBG"/*; do
+		name=$(basename "$f")
+		if ! as_nobody test -e "$f"; then
+			echo "# $name: not even reachable, so this proves nothing"
+			ok=1
+		fi
+		if as_nobody cat "$f" >/dev/null 2>&1; then
+			echo "# $name: readable by uid 65534"
+			ok=1
+		fi
+		w=$(as_nobody "$RL_PY" "$RL_TOP/tests/helpers/rlsys.py" write "$f" 'reset\n')
+		if [ "$w" != EACCES ]; then
+			echo "# $name: a write by uid 65534 gave $w, not EACCES"
+			ok=1
+		fi
+	done
+	return $ok
+}
+t_ok "with the directories traversable, uid 65534 can neither read nor write any file" \
+	unprivileged_refused
+chmod "$dbg_mode" /sys/kernel/debug
+chmod "$dir_mode" "$RL_DBG"
+t_ok "the debugfs directories' modes are restored" \
+	test "$(stat -c %a /sys/kernel/debug):$(stat -c %a "$RL_DBG")" = "$dbg_mode:$dir_mode"
 t_ok "rmmod succeeds" rl_unload
 t_ok "debugfs directory is gone after unload" test ! -e "$RL_DBG"
 

@@ -19,17 +19,34 @@ done
 t_ok "rejected writes changed nothing" test "$(cat "$ctl")" = "$before"
 t_ok "a rejected write is explained in dmesg" \
 	bash -c "dmesg | grep -q 'refledger: control: rejected; expected grace_ms='"
-t_ok "an oversized write is rejected" \
-	bash -c "head -c 4096 /dev/zero | tr '\0' a > $ctl 2>/dev/null; [ \$? != 0 ]"
-mount -t tmpfs none /mnt && umount /mnt
+t_ok "an oversized write is rejected with EINVAL" \
+	test "$(write_errno "$ctl" "$(head -c 4096 /dev/zero | tr '\0' a)")" = EINVAL
+# Something in each ledger that reset must forget: a freed tmpfs superblock
+# (freed ones stay listed until their slot is needed), a closed loop device
+# and the events of both.
+mount -t tmpfs none /mnt
+tmpdev=$(mountpoint -d /mnt)
+umount /mnt
+img=$(mktemp)
+truncate -s 16M "$img"
+loop=$(losetup -f --show "$img")
+ldev=$(lsblk -dno MAJ:MIN "$loop" | tr -d ' ')
+exec 4<"$loop"
+exec 4<&-
 t_ok "events has the tmpfs unmount" grep -q 'event=umount .*fstype=tmpfs' "$RL_DBG/events"
-t_ok "reset is accepted" bash -c "echo reset > $ctl"
+t_ok "superblocks lists the freed tmpfs ($tmpdev)" test -n "$(sb_line "$tmpdev")"
+t_ok "bdevs lists the closed loop device ($ldev)" grep -q "^dev=$ldev " "$RL_DBG/bdevs"
+t_ok "reset is accepted" test "$(write_errno "$ctl" 'reset\n')" = OK
 t_ok "reset forgets earlier events" bash -c "! grep -q 'event=umount .*fstype=tmpfs' $RL_DBG/events"
+t_ok "reset forgets the freed tmpfs superblock" test -z "$(sb_line "$tmpdev")"
+t_ok "reset forgets the closed loop device" bash -c "! grep -q '^dev=$ldev ' $RL_DBG/bdevs"
+losetup -d "$loop"
+rm -f "$img"
 t_ok "reset keeps the settings" test "$(cat "$ctl")" = "$before"
 t_ok "live superblocks are found again after reset" grep -q 'fstype=sysfs' "$RL_DBG/superblocks"
 t_ok "audit is accepted" bash -c "echo audit > $ctl"
 t_ok "superblocks header shows capacity and dropped" \
-	grep -qE '^# tracked=[0-9]+ capacity=12288 dropped=0 grace_ms=2000$' "$RL_DBG/superblocks"
+	grep -qE '^# tracked=[0-9]+ capacity=12288 dropped=0 grace_ms=2000 handler_lock_contended=[0-9]+$' "$RL_DBG/superblocks"
 t_ok "events header shows capacity and dropped" \
 	grep -qE '^# capacity=1024 held=[0-9]+ dropped=[0-9]+$' "$RL_DBG/events"
 t_ok "superblocks shows no raw kernel pointer" \
