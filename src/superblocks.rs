@@ -1573,11 +1573,10 @@ impl Show for SuperblocksFile {
             m.hashed_as(c_str!("sb=%p"), r.sb);
             seq_print!(
                 m,
-                "{} state={} s_active={} s_umount={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={}\n",
+                "{} state={} s_active={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={} s_umount={}\n",
                 Names(&r.id),
                 r.state.name(),
                 r.s_active,
-                if r.umount_locked { "held" } else { "free" },
                 Mounts(&r),
                 Chain(&r),
                 r.unmounted,
@@ -1586,7 +1585,8 @@ impl Show for SuperblocksFile {
                 Secs(r.last_umount),
                 Secs(r.shutdown),
                 r.n_releases,
-                r.n_acquires
+                r.n_acquires,
+                if r.umount_locked { "held" } else { "free" }
             );
         }
         Ok(())

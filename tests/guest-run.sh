@@ -39,7 +39,7 @@ run() {
 		name=$(basename "$t" .sh)
 		echo "    KTAP version 1"
 		echo "    # Subtest: $name"
-		timeout 600 bash "$t" 2>&1 | sed -u 's/^/    /'
+		timeout 1500 bash "$t" 2>&1 | sed -u 's/^/    /'
 		rc=${PIPESTATUS[0]}
 		case $rc in
 		0) echo "ok $n $name" ;;

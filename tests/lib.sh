@@ -67,10 +67,17 @@ sb_field() {
 	sb_line "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n1
 }
 
+# A debug kernel (KASAN, lockdep, kmemleak; kmemleak's file says which)
+# under TCG runs several times slower than a production one: time limits
+# and grace periods that a test sets scale by RL_SCALE.
+if [ -z "${RL_SCALE:-}" ]; then
+	if [ -e /sys/kernel/debug/kmemleak ]; then RL_SCALE=4; else RL_SCALE=1; fi
+fi
+
 # wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds;
-# fails after SECONDS.
+# fails after SECONDS (times RL_SCALE).
 wait_for() {
-	local limit=$1 i=0
+	local limit=$(($1 * RL_SCALE)) i=0
 	shift
 	while ! "$@"; do
 		i=$((i + 1))
@@ -132,7 +139,7 @@ rl_helper() {
 }
 
 # Tests run helpers in `bash -c` and `wait_for` subshells too.
-export RL_TOP RL_BUILD RL_KO RL_FIX RL_DBG RL_PY
+export RL_TOP RL_BUILD RL_KO RL_FIX RL_DBG RL_PY RL_SCALE
 export -f probe_field sb_line sb_field no_leaks module_or_builtin ms_now dmesg_mark dmesg_since ctl_rejects \
 	rlsys write_errno
 

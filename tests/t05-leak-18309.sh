@@ -9,7 +9,7 @@
 
 fixture=$RL_FIX/leakyfs/leakyfs.ko
 ctl=/sys/kernel/debug/leakyfs/ctl
-grace=3000
+grace=$((3000 * RL_SCALE))
 audit=500
 
 t_ok "insmod refledger" rl_load

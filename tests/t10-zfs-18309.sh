@@ -18,7 +18,7 @@ fixture=$RL_FIX/zfstorn/zfstorn.ko
 ctl=/sys/kernel/debug/zfstorn/ctl
 vdev=/tmp/zt18309
 pool_mnt=/tmp/tank18309
-grace=2000
+grace=$((2000 * RL_SCALE))
 audit=500
 
 if ! zfs_setup; then

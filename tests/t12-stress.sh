@@ -273,7 +273,7 @@ exec 5</dev/swapblk0
 echo swap >/sys/kernel/debug/swaptrace/ctl
 exec 5<&-
 t_ok "swapblk: the misdirected put is flagged" \
-	grep -qE '^module_underflow module=swaptrace refcount_at_put=-1 ' "$RL_DBG/leaks"
+	grep -qE '^module_underflow module=swaptrace balance_at_put=-1 ' "$RL_DBG/leaks"
 t_ok "swapblk: flagged exactly once" test "$(grep -c '^module_underflow' "$RL_DBG/leaks")" = 1
 echo restore >/sys/kernel/debug/swaptrace/ctl
 t_ok "rmmod swaptrace and swapblk" bash -c "rmmod swaptrace && rmmod swapblk"
