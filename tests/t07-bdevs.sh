@@ -77,5 +77,33 @@ t_ok "no module underflow was flagged" bash -c "! grep -q '^module_underflow' $R
 t_ok "no block device open was flagged" bash -c "! grep -q '^bdev_open_leak' $RL_DBG/leaks"
 t_ok "no superblock was flagged" no_leaks
 t_ok "rmmod succeeds" rl_unload
+
+# Opens made before refledger was loaded are found in the kernel's own
+# state: a mounted ext4's exclusive open, and a plain open.
+truncate -s 64M "$work/img2"
+loop2=$(losetup -f --show "$work/img2")
+l2dev=$(lsblk -dno MAJ:MIN "$loop2" | tr -d ' ')
+mkfs.ext4 -q "$loop2"
+mount "$loop2" "$work/m"
+udevadm settle 2>/dev/null
+exec 6<"$loop2"
+t_ok "insmod with the device already mounted and open" rl_load
+grep -A3 "^dev=$l2dev " "$RL_DBG/bdevs" | sed 's/^/# /'
+sb2=$(sb_field "$(mountpoint -d "$work/m")" sb)
+t_ok "both opens made before load are listed, held by the superblock" \
+	bash -c "grep -A1 '^dev=$l2dev ' $RL_DBG/bdevs | grep -q '^  open before_load=2 exclusive=yes holder=superblock sb=$sb2\$'"
+t_ok "the device's driver is named" grep -qE "^dev=$l2dev name=$(basename "$loop2") disk_module=$loopmod openers=2 " "$RL_DBG/bdevs"
+exec 6<&-
+t_ok "the plain open's close counts one down" \
+	wait_for 5 bash -c "grep -A1 '^dev=$l2dev ' $RL_DBG/bdevs | grep -q '^  open before_load=1 '"
+echo reset >"$RL_DBG/control"
+t_ok "after reset the mounted device's open is found again" \
+	bash -c "grep -A1 '^dev=$l2dev ' $RL_DBG/bdevs | grep -q '^  open before_load=1 exclusive=yes holder=superblock'"
+t_ok "umount" umount "$work/m"
+t_ok "the mount's close counts the last one down" \
+	wait_for 5 bash -c "! grep -A1 '^dev=$l2dev ' $RL_DBG/bdevs | grep -q 'before_load='"
+losetup -d "$loop2"
+t_ok "nothing flagged" no_leaks
+t_ok "rmmod succeeds" rl_unload
 rm -rf "$work"
 t_done
