@@ -247,11 +247,10 @@ impl Dir {
                 )
             };
             if let Err(e) = from_err_ptr(file) {
-                pr_warn!(
-                    "debugfs: cannot create {} ({:?}); left out\n",
-                    compat::CStrDisplay(entry.name),
-                    e
-                );
+                // `CStr` formats with `pr_warn!`'s formatter on both kernels
+                // (`compat::CStrDisplay` is for `core::fmt`, which 7.x's
+                // printing macros no longer use).
+                pr_warn!("debugfs: cannot create {} ({:?}); left out\n", entry.name, e);
             }
         }
         Ok(())
