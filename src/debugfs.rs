@@ -250,7 +250,11 @@ impl Dir {
                 // `CStr` formats with `pr_warn!`'s formatter on both kernels
                 // (`compat::CStrDisplay` is for `core::fmt`, which 7.x's
                 // printing macros no longer use).
-                pr_warn!("debugfs: cannot create {} ({:?}); left out\n", entry.name, e);
+                pr_warn!(
+                    "debugfs: cannot create {} ({:?}); left out\n",
+                    entry.name,
+                    e
+                );
             }
         }
         Ok(())
