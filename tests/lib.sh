@@ -98,6 +98,11 @@ module_or_builtin() {
 # ms_now: milliseconds since boot.
 ms_now() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
+# no_kernel_reports: the kernel log holds no report that fails a run, by
+# the rules scripts/ktap.py applies on the host (OpenZFS's own lockdep
+# reports excepted); prints what it found.
+no_kernel_reports() { dmesg | python3 "$RL_TOP/scripts/ktap.py" --check-log; }
+
 # dmesg_mark: logs a mark and prints its time stamp, for dmesg_since.
 dmesg_mark() {
 	local tag="refledger-test: mark $$.$RANDOM$RANDOM"
@@ -140,7 +145,7 @@ rl_helper() {
 
 # Tests run helpers in `bash -c` and `wait_for` subshells too.
 export RL_TOP RL_BUILD RL_KO RL_FIX RL_DBG RL_PY RL_SCALE
-export -f probe_field sb_line sb_field no_leaks module_or_builtin ms_now dmesg_mark dmesg_since ctl_rejects \
+export -f probe_field sb_line sb_field no_leaks module_or_builtin ms_now dmesg_mark dmesg_since ctl_rejects no_kernel_reports \
 	rlsys write_errno
 
 # zfs_setup: finds the OpenZFS modules built for the running kernel (in
