@@ -286,11 +286,7 @@ impl Identity {
         // an RCU read-side section.
         unsafe {
             let ty = (*sb).s_type;
-            let (fstype, fs_module) = if ty.is_null() {
-                (Name::default(), Name::default())
-            } else {
-                (Name::from_c((*ty).name), bdevs::module_name((*ty).owner))
-            };
+            let (fstype, fs_module) = type_names(ty);
             let bdev = (*sb).s_bdev;
             let (bdev_dev, disk_module) = if bdev.is_null() {
                 (0, Name::default())
@@ -316,6 +312,20 @@ impl Identity {
     }
 }
 
+/// The name of filesystem type `ty` and of its module (`builtin`).
+///
+/// # Safety
+///
+/// `ty` is NULL or the type of a superblock that stays allocated during
+/// the call, which pins the type and its module.
+unsafe fn type_names(ty: *mut bindings::file_system_type) -> (Name<16>, Name<32>) {
+    if ty.is_null() {
+        return (Name::default(), Name::default());
+    }
+    // SAFETY: Per the safety contract; `name` is a C string.
+    unsafe { (Name::from_c((*ty).name), bdevs::module_name((*ty).owner)) }
+}
+
 impl Identity {
     /// Reads what names `sb` without following `s_bdev`, for the audit,
     /// which holds `sb_lock` but no reference: since 6.18 a superblock stays
@@ -336,11 +346,7 @@ impl Identity {
         // is only compared with NULL.
         unsafe {
             let ty = (*sb).s_type;
-            let (fstype, fs_module) = if ty.is_null() {
-                (Name::default(), Name::default())
-            } else {
-                (Name::from_c((*ty).name), bdevs::module_name((*ty).owner))
-            };
+            let (fstype, fs_module) = type_names(ty);
             let dev = (*sb).s_dev;
             let on_bdev = !core::ptr::read_volatile(&raw const (*sb).s_bdev).is_null();
             Self {
