@@ -106,6 +106,27 @@ struct ModSlot {
     refused_at: AtomicU64,
 }
 
+/// A copy of `cell`, if `state` says it was published (`CELL_SET`).
+///
+/// # Safety
+///
+/// `state` must guard `cell` as the type invariants of [`ModSlot`] say: the
+/// cell is written only while `state` is `CELL_WRITING`, and not written
+/// again until a grace period after `state` left `CELL_SET`.
+unsafe fn read_cell<T: Copy>(state: &AtomicU32, cell: &UnsafeCell<T>) -> Option<T> {
+    // SAFETY: `rl_rcu_read_lock` has no precondition; unlocked below.
+    unsafe { bindings::rl_rcu_read_lock() };
+    let v = (state.load(Ordering::Acquire) == CELL_SET).then(|| {
+        // SAFETY: Written before `CELL_SET` was released, and not written
+        // again before a grace period after `state` is cleared; this is a
+        // read-side section (the safety contract).
+        unsafe { *cell.get() }
+    });
+    // SAFETY: Locked above.
+    unsafe { bindings::rl_rcu_read_unlock() };
+    v
+}
+
 impl ModSlot {
     // Only used to initialize the static array, one fresh copy per element.
     #[allow(clippy::declare_interior_mutable_const)]
@@ -129,30 +150,14 @@ impl ModSlot {
 
     /// The module's name, once it is known.
     fn name(&self) -> Option<Name<NAME_LEN>> {
-        // SAFETY: `rl_rcu_read_lock` has no precondition; unlocked below.
-        unsafe { bindings::rl_rcu_read_lock() };
-        let name = (self.named.load(Ordering::Acquire) == CELL_SET).then(|| {
-            // SAFETY: Written before `CELL_SET` was released, and not
-            // written again before a grace period after `named` is cleared;
-            // we are in a read-side section (type invariants).
-            unsafe { *self.name.get() }
-        });
-        // SAFETY: Locked above.
-        unsafe { bindings::rl_rcu_read_unlock() };
-        name
+        // SAFETY: `named` guards `name` (type invariants).
+        unsafe { read_cell(&self.named, &self.name) }
     }
 
     /// The underflow record, once flagged.
     fn flag(&self) -> Option<(Evidence, i64)> {
-        // SAFETY: As in `name`.
-        unsafe { bindings::rl_rcu_read_lock() };
-        let flag = (self.flagged.load(Ordering::Acquire) == CELL_SET).then(|| {
-            // SAFETY: As in `name`, with `flagged` (type invariants).
-            unsafe { *self.flag.get() }
-        });
-        // SAFETY: Locked above.
-        unsafe { bindings::rl_rcu_read_unlock() };
-        flag
+        // SAFETY: `flagged` guards `flag` (type invariants).
+        unsafe { read_cell(&self.flagged, &self.flag) }
     }
 
     /// The baseline and whether it is exact, once there is one.
