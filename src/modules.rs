@@ -106,6 +106,19 @@ struct ModSlot {
     refused_at: AtomicU64,
 }
 
+/// Claims a cell that nobody has written (`CELL_NONE` to `CELL_WRITING`):
+/// on success the caller alone writes it, then publishes it.
+fn claim_cell(state: &AtomicU32) -> bool {
+    state
+        .compare_exchange(
+            CELL_NONE,
+            CELL_WRITING,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+}
+
 /// A copy of `cell`, if `state` says it was published (`CELL_SET`).
 ///
 /// # Safety
@@ -171,16 +184,7 @@ impl ModSlot {
 
     /// Sets the name, if nobody has, and whether the filter tracks it.
     fn set_name(&self, name: Name<NAME_LEN>) {
-        if self
-            .named
-            .compare_exchange(
-                CELL_NONE,
-                CELL_WRITING,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-        {
+        if claim_cell(&self.named) {
             // SAFETY: We won `named`, so we alone write `name`; readers wait
             // for `CELL_SET` (type invariants).
             unsafe { *self.name.get() = name };
@@ -362,16 +366,7 @@ unsafe fn learn(i: usize, m: *mut bindings::module) {
         // SAFETY: `m` is held.
         s.set_name(unsafe { module_name(m) });
     }
-    if s.based.load(Ordering::Relaxed) == CELL_NONE
-        && s.based
-            .compare_exchange(
-                CELL_NONE,
-                CELL_WRITING,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    {
+    if s.based.load(Ordering::Relaxed) == CELL_NONE && claim_cell(&s.based) {
         // SAFETY: `m` is held.
         let rc = i64::from(unsafe { bindings::module_refcount(m) });
         let counted = s.gets.load(Ordering::Relaxed) - s.puts.load(Ordering::Relaxed);
@@ -442,16 +437,7 @@ unsafe extern "C" fn on_module_put(_data: *mut c_void, m: *mut bindings::module,
         return;
     };
     let balance = baseline + s.gets.load(Ordering::Relaxed) - puts;
-    if balance < 0
-        && s.flagged
-            .compare_exchange(
-                CELL_NONE,
-                CELL_WRITING,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    {
+    if balance < 0 && claim_cell(&s.flagged) {
         // SAFETY: We won `flagged`, so we alone write `flag`; readers wait
         // for `CELL_SET` (type invariants).
         unsafe { *s.flag.get() = (Evidence::capture(ip), balance) };
@@ -545,16 +531,7 @@ fn module_coming(m: *mut bindings::module) {
     let s = &MODS[i];
     // SAFETY: `m` is alive for the notification.
     s.set_name(unsafe { module_name(m) });
-    if fresh
-        && s.based
-            .compare_exchange(
-                CELL_NONE,
-                CELL_WRITING,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            )
-            .is_ok()
-    {
+    if fresh && claim_cell(&s.based) {
         // The slot is ours and counts from its claim on.  The refcount now
         // is the loader's initial reference (`module_unload_init`), plus
         // any reference taken since the module became COMING, a moment
