@@ -180,21 +180,7 @@ impl Dir {
     ///
     /// `data` must stay valid until this `Dir` is dropped.
     pub(crate) unsafe fn add<T: Show>(&mut self, name: &'static CStr, data: &T) -> Result {
-        self.entries.push(
-            KBox::new(
-                Entry {
-                    name,
-                    mode: 0o400,
-                    data: core::ptr::from_ref(data).cast(),
-                    show: show_erased::<T>,
-                    size_hint: size_hint_erased::<T>,
-                    store: None,
-                },
-                GFP_KERNEL,
-            )?,
-            GFP_KERNEL,
-        )?;
-        Ok(())
+        self.push(name, 0o400, data, None)
     }
 
     /// Adds a read-write file `name` (mode 0600) that shows `data` and passes
@@ -204,15 +190,27 @@ impl Dir {
     ///
     /// `data` must stay valid until this `Dir` is dropped.
     pub(crate) unsafe fn add_rw<T: Store>(&mut self, name: &'static CStr, data: &T) -> Result {
+        self.push(name, 0o600, data, Some(store_erased::<T>))
+    }
+
+    /// The entry of a file to create, allocated now.  `store`, if given,
+    /// must have been made for `T`.
+    fn push<T: Show>(
+        &mut self,
+        name: &'static CStr,
+        mode: u16,
+        data: &T,
+        store: Option<unsafe fn(*const c_void, &[u8]) -> Result>,
+    ) -> Result {
         self.entries.push(
             KBox::new(
                 Entry {
                     name,
-                    mode: 0o600,
+                    mode,
                     data: core::ptr::from_ref(data).cast(),
                     show: show_erased::<T>,
                     size_hint: size_hint_erased::<T>,
-                    store: Some(store_erased::<T>),
+                    store,
                 },
                 GFP_KERNEL,
             )?,
