@@ -13,6 +13,8 @@
 #   scripts/stock.sh zfs      OpenZFS 2.4.4's spl.ko and zfs.ko built against
 #                             its headers in the build root (prints their
 #                             directory)
+#   scripts/stock.sh bpftrace the build root with trixie's bpftrace added (for
+#                             `make bench`: the peer as a trixie user runs it)
 #   scripts/stock.sh run CMD  runs CMD in the build root, with this repository
 #                             and the cache at the same paths as outside
 #
@@ -152,6 +154,31 @@ kdir)
 	make_root
 	in_root "$here/rustmeta.sh" "/usr/src/linux-headers-$RL_STOCK_REL"
 	;;
+bpftrace)
+	make_root
+	# Added to the build root on demand, outside its key: the builds never
+	# use it, so `make check`'s cached root stays valid.  A stamp marks the
+	# install done.
+	if [ ! -e "$root/.bpftrace-complete" ]; then
+		exec 9>"$RL_CACHE/trixie.lock"
+		flock 9
+		if [ ! -e "$root/.bpftrace-complete" ]; then
+			say "installing trixie's bpftrace in the build root"
+			{
+				in_root apt-get -q update &&
+				in_root apt-get -y -q -o Dpkg::Use-Pty=0 --no-install-recommends install bpftrace &&
+				in_root apt-get clean
+			} >>"$RL_CACHE/trixie-$root_key.log" 2>&1 || {
+				tail -n 20 "$RL_CACHE/trixie-$root_key.log" >&2
+				say "installing bpftrace in the build root failed"
+				exit 1
+			}
+			touch "$root/.bpftrace-complete"
+		fi
+		exec 9>&-
+	fi
+	echo "$root"
+	;;
 zfs)
 	make_root
 	# Against Debian's headers as packaged (OpenZFS is C only): the
@@ -179,7 +206,7 @@ zfs)
 	dirname "$ko"
 	;;
 *)
-	echo "usage: $0 root|image|kdir|zfs|run CMD..." >&2
+	echo "usage: $0 root|image|kdir|zfs|bpftrace|run CMD..." >&2
 	exit 2
 	;;
 esac

@@ -65,6 +65,9 @@ if [ -n "${RL_QEMU_PLUGIN:-}" ]; then
 	how="$how, plugin"
 fi
 [ -n "$qopts" ] && extra+=(--qemu-opts="$qopts")
+# RL_APPEND="OPTS": more kernel boot options (make bench: nokaslr, so that
+# System.map's addresses are the running kernel's).
+[ -n "${RL_APPEND:-}" ] && extra+=(--append="$RL_APPEND")
 echo "refledger: booting $(basename "$kdir") with $how" >&2
 
 # QEMU truncates a stdout that is redirected to a file, so the console goes
