@@ -61,6 +61,111 @@ impl SeqFile {
     }
 }
 
+/// The longest line a [`Line`] holds, newline included; longer lines are cut.
+const LINE_MAX: usize = 512;
+
+/// One line of a debugfs file, built without `core::fmt`.
+///
+/// A `seq_print!` goes through `vsnprintf`'s `%pA` into `core::fmt`, whose
+/// `Formatter` dispatches every piece through trait objects: on a read of
+/// 10,000 superblocks that was most of the read's instructions.  The lines
+/// a file has one of per record are built here from plain pieces and
+/// appended with one `seq_write`.
+///
+/// # Invariants
+///
+/// `len <= LINE_MAX - 1`: one byte is always left for the newline.
+pub(crate) struct Line {
+    buf: [u8; LINE_MAX],
+    len: usize,
+}
+
+impl Line {
+    /// An empty line.
+    pub(crate) fn new() -> Self {
+        // INVARIANT: `len` is 0.
+        Self {
+            buf: [0; LINE_MAX],
+            len: 0,
+        }
+    }
+
+    /// Appends `b`, as much of it as fits.
+    pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
+        let n = b.len().min(LINE_MAX - 1 - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
+        // INVARIANT: `n` was capped so that `len` stays below `LINE_MAX`.
+        self.len += n;
+        self
+    }
+
+    /// Appends `s`.
+    pub(crate) fn str(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes())
+    }
+
+    /// Appends `v` in decimal, at least `width` digits (zero-padded).
+    pub(crate) fn u64_width(&mut self, mut v: u64, width: usize) -> &mut Self {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        while v != 0 || d.len() - i < width.max(1) {
+            i -= 1;
+            d[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if i == 0 {
+                break;
+            }
+        }
+        self.bytes(&d[i..])
+    }
+
+    /// Appends `v` in decimal.
+    pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
+        self.u64_width(v, 1)
+    }
+
+    /// Appends `v` in decimal, with its sign.
+    pub(crate) fn i64(&mut self, v: i64) -> &mut Self {
+        if v < 0 {
+            self.str("-");
+        }
+        self.u64(v.unsigned_abs())
+    }
+
+    /// Appends a time in nanoseconds as seconds with six decimals, as
+    /// `evidence::Secs` prints it: `-` for 0 (never happened).
+    pub(crate) fn secs(&mut self, ns: u64) -> &mut Self {
+        if ns == 0 {
+            return self.str("-");
+        }
+        self.u64(ns / 1_000_000_000)
+            .str(".")
+            .u64_width(ns / 1000 % 1_000_000, 6)
+    }
+
+    /// Appends a kernel `dev_t` as `major:minor`, as `evidence::DevT` prints
+    /// it (MINORBITS is 20).
+    pub(crate) fn dev(&mut self, dev: u32) -> &mut Self {
+        self.u64(u64::from(dev >> 20))
+            .str(":")
+            .u64(u64::from(dev & 0xfffff))
+    }
+
+    /// Ends the line with a newline and appends it to `m`.
+    pub(crate) fn end(&mut self, m: &SeqFile) {
+        // The invariant left room for the newline.
+        self.buf[self.len] = b'\n';
+        // SAFETY: `m.0` is the seq_file passed to the show callback that
+        // created `m`; `seq_write` copies `len + 1` initialised bytes of
+        // `buf`, which is that long by the type invariant.  Output that does
+        // not fit is retried by the seq_file core with a larger buffer, as
+        // with `seq_printf`.
+        unsafe { bindings::seq_write(m.0, self.buf.as_ptr().cast::<c_void>(), self.len + 1) };
+        // INVARIANT: `len` is 0.
+        self.len = 0;
+    }
+}
+
 /// Prints into a [`SeqFile`] with `format!` syntax.
 macro_rules! seq_print {
     ($m:expr, $($arg:tt)*) => {

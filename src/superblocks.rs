@@ -29,7 +29,7 @@
 
 use crate::{
     bdevs, bindings,
-    debugfs::{seq_print, SeqFile, Show},
+    debugfs::{seq_print, Line, SeqFile, Show},
     events::{self, Event, Kind},
     evidence::{is_err_or_null, now_ns, Comm, DevT, Evidence, Name, Secs, SiteClass},
     kprobe::{Handler, ProbeData, Regs},
@@ -1583,30 +1583,56 @@ impl Show for SuperblocksFile {
             );
         }
         // One record at a time, so probe handlers never wait long for the
-        // lock.  Slots keep their records, so the order is stable.
-        // Two calls a line: each `seq_printf` costs more than the fields.
+        // lock.  Slots keep their records, so the order is stable.  Two
+        // calls a line: the id is hashed by `%p`, the rest built without
+        // `core::fmt` (see `Line`).
+        let mut line = Line::new();
         for i in 0..slots(l) {
             let Some(r) = copy_bare(l, i) else {
                 continue;
             };
             m.hashed_as(c_str!("sb=%p"), r.sb);
-            seq_print!(
-                m,
-                "{} state={} s_active={} {}{} unmounted={} state_ms={} first_seen={} last_umount={} shutdown={} releases={} acquires={} s_umount={}\n",
-                Names(&r.id),
-                r.state.name(),
-                r.s_active,
-                Mounts(&r),
-                Chain(&r),
-                r.unmounted,
-                now.saturating_sub(r.state_since) / 1_000_000,
-                Secs(r.first_seen),
-                Secs(r.last_umount),
-                Secs(r.shutdown),
-                r.n_releases,
-                r.n_acquires,
-                if r.umount_locked { "held" } else { "free" }
-            );
+            let id = &r.id;
+            line.str(" fstype=")
+                .str(id.fstype.as_str())
+                .str(" s_id=")
+                .str(id.s_id.as_str())
+                .str(" dev=")
+                .dev(id.dev)
+                .str(" state=")
+                .str(r.state.name())
+                .str(" s_active=")
+                .i64(r.s_active.into())
+                .str(" mounts=")
+                .i64(r.mounts.into())
+                .str(if r.mounts_exact { "" } else { "+" });
+            if id.bdev != 0 {
+                line.str(" bdev=")
+                    .dev(id.bdev)
+                    .str(" disk_module=")
+                    .str(id.disk_module.as_str());
+            } else {
+                line.str(" bdev=-");
+            }
+            line.str(" fs_module=")
+                .str(id.fs_module.as_str())
+                .str(" unmounted=")
+                .i64(r.unmounted.into())
+                .str(" state_ms=")
+                .u64(now.saturating_sub(r.state_since) / 1_000_000)
+                .str(" first_seen=")
+                .secs(r.first_seen)
+                .str(" last_umount=")
+                .secs(r.last_umount)
+                .str(" shutdown=")
+                .secs(r.shutdown)
+                .str(" releases=")
+                .u64(r.n_releases.into())
+                .str(" acquires=")
+                .u64(r.n_acquires.into())
+                .str(" s_umount=")
+                .str(if r.umount_locked { "held" } else { "free" })
+                .end(m);
         }
         Ok(())
     }
