@@ -4,7 +4,7 @@
 # script marks windows with sync(2), one per configuration and workload.
 # scripts/profile.py turns the counts into instructions per operation.
 #
-#   tests/bench-profile.sh PROFDIR CHURN
+#   [RL_BUILD=DIR] tests/bench-profile.sh PROFDIR CHURN
 #
 # Writes PROFDIR/windows.txt ("window config workload ops": window N is the
 # plugin's dump N) and PROFDIR/kallsyms.CONFIG, the symbols with each
@@ -12,6 +12,7 @@
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 prof=$1
+out=$prof
 churn=$2
 : >"$prof/windows.txt"
 . "$top/tests/bench/common.sh"
@@ -37,21 +38,32 @@ window() {
 	echo "$((marks - 1)) $cfg $name $n" >>"$prof/windows.txt"
 }
 
+# Operations per window: enough that a window's fixed costs vanish.
+declare -A PROF_OPS=([mount_tmpfs]=2000 [mount_ext4]=100 [mount_xfs]=60 [mount_btrfs]=40
+	[bdev_openclose]=20000 [module_getput]=20000 [zfs_churn]=4)
+np_args=$(nullprobe_args)
 mark
 for cfg in none floor refledger; do
 	case $cfg in
-	floor) insmod "$top/tests/fixtures/nullprobe/nullprobe.ko" ;;
-	refledger) insmod "$top/refledger.ko" ;;
+	# shellcheck disable=SC2086
+	floor) insmod "$NULLPROBE" $np_args ;;
+	refledger) insmod "$KO" ;;
 	esac
 	cat /proc/kallsyms >"$prof/kallsyms.$cfg"
 	settle
-	window $cfg mount_tmpfs 2000 "$churn" mount-tmpfs 2000 "$work/t"
-	window $cfg mount_ext4 100 "$churn" mount-ext4 100 "$loop" "$work/e"
-	window $cfg bdev_openclose 20000 "$churn" openclose 20000 "$loop"
-	window $cfg module_getput 20000 "$churn" openclose 20000 /dev/swapblk0
+	for w in $WORKLOADS; do
+		window $cfg $w "${PROF_OPS[$w]}" run_workload $w "${PROF_OPS[$w]}"
+	done
 	case $cfg in
 	floor) rmmod nullprobe ;;
 	refledger) rmmod refledger ;;
 	esac
 done
+# Where a read of superblocks goes, with 10,000 extra tmpfs mounts.
+insmod "$KO"
+mkdir -p "$work/hold"
+"$churn" mount-hold 10000 "$work/hold" >/dev/null
+cat /proc/kallsyms >"$prof/kallsyms.read"
+window read read_superblocks_10k 1 "$churn" read 1 /sys/kernel/debug/refledger/superblocks
+rmmod refledger
 echo "profile: $marks windows marked"

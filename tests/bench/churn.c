@@ -3,10 +3,13 @@
  * churn: the workloads of `make bench`, as tight loops of system calls.
  *
  *   churn mount-tmpfs N DIR      N x (mount tmpfs on DIR; umount DIR)
- *   churn mount-ext4 N DEV DIR   N x (mount ext4 DEV on DIR; umount DIR)
+ *   churn mount-dev N TYPE DEV DIR
+ *                                N x (mount DEV, a TYPE filesystem, on DIR;
+ *                                umount DIR)
  *   churn openclose N PATH       N x (open PATH read-only; close)
  *   churn mount-hold N DIR       mount N tmpfs on DIR/0..N-1 and keep them
  *   churn read N FILE            N x (open FILE; read it whole; close)
+ *   churn shell N COMMAND        N x (sh -c COMMAND, which must succeed)
  *
  * Prints "ops=N seconds=S ops_per_sec=R", and for read "lines=L" first (of
  * the last read, counted after the clock stops): timing the read in one
@@ -18,6 +21,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,7 +41,7 @@ static void die(const char *what)
 
 int main(int argc, char **argv)
 {
-	static char buf[16 << 20];
+	static char buf[64 << 20];
 	long n, i, lines;
 	size_t len = 0;
 	double t0, t;
@@ -58,12 +62,21 @@ int main(int argc, char **argv)
 			if (umount(argv[3]))
 				die("umount");
 		}
-	} else if (!strcmp(argv[1], "mount-ext4") && argc > 4) {
+	} else if (!strcmp(argv[1], "mount-dev") && argc > 5) {
 		for (i = 0; i < n; i++) {
-			if (mount(argv[3], argv[4], "ext4", 0, NULL))
+			if (mount(argv[4], argv[5], argv[3], 0, NULL))
 				die("mount");
-			if (umount(argv[4]))
+			if (umount(argv[5]))
 				die("umount");
+		}
+	} else if (!strcmp(argv[1], "shell")) {
+		for (i = 0; i < n; i++) {
+			int st = system(argv[3]);
+
+			if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+				fprintf(stderr, "churn: '%s' failed (%d)\n", argv[3], st);
+				return 1;
+			}
 		}
 	} else if (!strcmp(argv[1], "openclose")) {
 		for (i = 0; i < n; i++) {
@@ -113,6 +126,6 @@ int main(int argc, char **argv)
 			lines += buf[j] == '\n';
 		printf("lines=%ld ", lines);
 	}
-	printf("ops=%ld seconds=%.3f ops_per_sec=%.1f\n", n, t, n / t);
+	printf("ops=%ld seconds=%.3f ops_per_sec=%.4f\n", n, t, n / t);
 	return 0;
 }
