@@ -132,6 +132,16 @@ impl Line {
         self.u64(v.unsigned_abs())
     }
 
+    /// Appends `v` as 16 lower-case hex digits, as `%p` prints a hashed
+    /// pointer on a 64-bit kernel.
+    pub(crate) fn hex16(&mut self, v: u64) -> &mut Self {
+        let mut d = [0u8; 16];
+        for (i, c) in d.iter_mut().enumerate() {
+            *c = b"0123456789abcdef"[(v >> (60 - 4 * i)) as usize & 0xf];
+        }
+        self.bytes(&d)
+    }
+
     /// Appends a time in nanoseconds as seconds with six decimals, as
     /// `evidence::Secs` prints it: `-` for 0 (never happened).
     pub(crate) fn secs(&mut self, ns: u64) -> &mut Self {

@@ -110,6 +110,14 @@ impl<const N: usize> Name<N> {
         name
     }
 
+    /// The name's bytes, printable ASCII by construction; `-` when empty.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        match self.len {
+            0 => b"-",
+            n => &self.bytes[..n as usize],
+        }
+    }
+
     /// The name as text; `-` when empty.
     pub(crate) fn as_str(&self) -> &str {
         match core::str::from_utf8(&self.bytes[..self.len as usize]) {

@@ -259,6 +259,18 @@ void rl_walk_supers(struct file_system_type *first,
 	rcu_read_unlock();
 }
 
+u64 rl_ptr_hash(unsigned long ptr)
+{
+	char buf[24];
+	u64 hash;
+
+	/* vsprintf's hashing is private: print it and read it back. */
+	snprintf(buf, sizeof(buf), "%p", (void *)ptr);
+	if (kstrtou64(buf, 16, &hash))
+		return 0;
+	return hash;
+}
+
 unsigned int rl_sb_state(struct super_block *sb)
 {
 	/* As super_flags() reads them: acquire pairs with super_wake(). */

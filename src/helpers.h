@@ -15,6 +15,12 @@
 /* The `extra_probes=` module parameter, or NULL when it was not given. */
 const char *rl_param_extra_probes(void);
 
+/*
+ * The value `%p` prints for `ptr` (its hash, never the address), as a
+ * number; 0 when `%p` prints no hash yet (early boot).  Process context.
+ */
+u64 rl_ptr_hash(unsigned long ptr);
+
 /* regs_get_kernel_argument(): the n-th argument of a probed function. */
 unsigned long rl_regs_get_kernel_argument(struct pt_regs *regs, unsigned int n);
 
