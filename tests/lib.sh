@@ -10,6 +10,7 @@ RL_KO=${RL_KO:-$RL_BUILD/refledger.ko}
 # The fixture modules, built for the running kernel.
 RL_FIX=$RL_BUILD/tests/fixtures
 RL_DBG=/sys/kernel/debug/refledger
+. "$RL_TOP/tests/helpers/zfs-wrappers.sh"
 _n=0
 _failed=0
 
@@ -169,12 +170,7 @@ zfs_setup() {
 	for c in sys dev run tmp; do
 		mountpoint -q "$root/$c" || mount --rbind "/$c" "$root/$c" || return 1
 	done
-	mkdir -p /tmp/rl-zfs-bin
-	for c in zpool zfs; do
-		printf '#!/bin/sh\nexec chroot "%s" /usr/sbin/%s "$@"\n' "$root" "$c" >/tmp/rl-zfs-bin/$c
-		chmod +x /tmp/rl-zfs-bin/$c
-	done
-	PATH=/tmp/rl-zfs-bin:$PATH
+	zfs_wrappers "$root"
 }
 
 # zfs_teardown: undoes zfs_setup's mounts, once the pools are exported, so

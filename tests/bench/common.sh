@@ -4,6 +4,7 @@
 # $RL_BUILD (where refledger.ko and the fixtures were built for this
 # kernel) set.
 
+. "$top/tests/helpers/zfs-wrappers.sh"
 RL_BUILD=${RL_BUILD:-$top}
 KO=$RL_BUILD/refledger.ko
 NULLPROBE=$RL_BUILD/tests/fixtures/nullprobe/nullprobe.ko
@@ -72,21 +73,14 @@ root_setup() {
 # /sys, /dev, /run and /tmp mounted in it.  Returns 1 when there is no
 # OpenZFS for this kernel, with the reason in $zfs_why.
 zfs_setup() {
-	local zdir c
+	local zdir
 	zdir=$(cat "$out/zfs-dir" 2>/dev/null)
 	if [ -z "$zdir" ] || [ ! -e "$zdir/zfs.ko" ]; then
 		zfs_why="no OpenZFS built for this kernel"
 		return 1
 	fi
 	root_setup
-	if [ -n "$root" ]; then
-		mkdir -p /tmp/rl-zfs-bin
-		for c in zpool zfs; do
-			printf '#!/bin/sh\nexec chroot "%s" /usr/sbin/%s "$@"\n' "$root" "$c" >/tmp/rl-zfs-bin/$c
-			chmod +x /tmp/rl-zfs-bin/$c
-		done
-		PATH=/tmp/rl-zfs-bin:$PATH
-	fi
+	[ -n "$root" ] && zfs_wrappers "$root"
 	# The ARC would take half the guest's memory, which the read-cost
 	# measurement's 100,000 mounts need.
 	insmod "$zdir/spl.ko" && insmod "$zdir/zfs.ko" zfs_arc_max=$((64 << 20)) || {
