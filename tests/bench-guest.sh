@@ -110,51 +110,9 @@ done
 	echo "# X_add = time X adds per op over none (us), median over rounds; noise = the median"
 	echo "# absolute deviation of none's time per op"
 	echo "# rl/peer = refledger's add over the peer's (goal: <= 0.20)"
-	printf '%-15s %9s %9s %9s %9s | %7s %7s %7s %6s | %8s %8s %8s %8s | %7s | %s\n' \
-		workload none floor refledger peer fl/none rl/none pr/none gap \
-		fl_add rl_add peer_add noise rl/peer goals
-	for w in $WORKLOADS; do
-		awk -v w=$w '
-		function median(a, n,   i, j, t, b) {
-			for (i = 1; i <= n; i++) b[i] = a[i]
-			for (i = 2; i <= n; i++)
-				for (j = i; j > 1 && b[j - 1] > b[j]; j--) { t = b[j]; b[j] = b[j - 1]; b[j - 1] = t }
-			return (n % 2) ? b[(n + 1) / 2] : (b[n / 2] + b[n / 2 + 1]) / 2
-		}
-		$2 == w { v[$1, $3] = $4; rounds[$1] = 1 }
-		END {
-			n = 0; np = 0
-			for (r in rounds) {
-				if (!v[r, "none"] || !v[r, "floor"] || !v[r, "refledger"]) continue
-				n++
-				N[n] = v[r, "none"]; F[n] = v[r, "floor"]; R[n] = v[r, "refledger"]
-				FR[n] = F[n] / N[n]; RR[n] = R[n] / N[n]; G[n] = FR[n] - RR[n]
-				T[n] = 1e6 / N[n]
-				FA[n] = 1e6 / F[n] - T[n]; RA[n] = 1e6 / R[n] - T[n]
-				if (v[r, "peer"]) {
-					np++; P[np] = v[r, "peer"]; PR[np] = P[np] / N[n]; PA[np] = 1e6 / P[np] - T[n]
-					RP[np] = (PA[np] > 0) ? RA[n] / PA[np] : 99
-				}
-			}
-			if (!n) { printf "%-15s no complete round\n", w; exit }
-			tm = median(T, n)
-			for (i = 1; i <= n; i++) D[i] = (T[i] > tm) ? T[i] - tm : tm - T[i]
-			noise = median(D, n)
-			gap = median(G, n)
-			goals = (gap <= 0.03) ? "gap met" : "gap NOT met"
-			if (np) {
-				p = sprintf("%9.5g", median(P, np)); pr = sprintf("%7.3f", median(PR, np))
-				pa = sprintf("%8.2f", median(PA, np)); rp = median(RP, np)
-				rps = sprintf("%7.3f", rp)
-				goals = goals ((rp <= 0.2) ? ", peer met" : ", peer NOT met")
-			} else {
-				p = sprintf("%9s", "-"); pr = sprintf("%7s", "-"); pa = sprintf("%8s", "-"); rps = sprintf("%7s", "-")
-			}
-			printf "%-15s %9.5g %9.5g %9.5g %s | %7.3f %7.3f %s %6.3f | %8.2f %8.2f %s %8.2f | %s | %s\n", w,
-				median(N, n), median(F, n), median(R, n), p, median(FR, n), median(RR, n), pr, gap,
-				median(FA, n), median(RA, n), pa, noise, rps, goals
-		}' "$raw"
-	done
+	echo "# goals: 'timing: noise' where none's own spread is over half of what"
+	echo "# refledger adds (waits on timers); the instruction profile judges those rows"
+	awk -v workloads="$WORKLOADS" -f "$top/tests/bench/table.awk" "$raw"
 	echo "# peer: $peer_why"
 	echo "# zfs: ${zfs_why:-not tried}"
 	echo "# floor's probes: $np_args"
