@@ -90,33 +90,75 @@ impl Line {
         }
     }
 
-    /// Appends `b`, as much of it as fits.
+    /// Appends `b`, as much of it as fits.  Inlined, so that the copy of a
+    /// literal, whose length is then known, is a few moves rather than a
+    /// call to `memcpy`.
+    #[inline(always)]
     pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        let n = b.len().min(LINE_MAX - 1 - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&b[..n]);
-        // INVARIANT: `n` was capped so that `len` stays below `LINE_MAX`.
+        let room = LINE_MAX - 1 - self.len;
+        // The whole of `b` in a branch of its own, whose length is known
+        // for a literal.
+        let n = if b.len() <= room {
+            self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+            b.len()
+        } else {
+            self.buf[self.len..self.len + room].copy_from_slice(&b[..room]);
+            room
+        };
+        // INVARIANT: `n` is at most `room`, so `len` stays below `LINE_MAX`.
         self.len += n;
         self
     }
 
     /// Appends `s`.
+    #[inline(always)]
     pub(crate) fn str(&mut self, s: &str) -> &mut Self {
         self.bytes(s.as_bytes())
     }
 
-    /// Appends `v` in decimal, at least `width` digits (zero-padded).
-    pub(crate) fn u64_width(&mut self, mut v: u64, width: usize) -> &mut Self {
-        let mut d = [0u8; 20];
-        let mut i = d.len();
-        while v != 0 || d.len() - i < width.max(1) {
-            i -= 1;
-            d[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-            if i == 0 {
-                break;
-            }
+    /// Appends a name kept as `N` bytes of which the first `len` are used
+    /// (`evidence::Name::raw`), or `-` when it is empty.  All `N` bytes are
+    /// copied: a copy of a known size is a few moves, not a `memcpy` call,
+    /// and what lies past `len` is overwritten by what comes next or never
+    /// written out.
+    #[inline(always)]
+    pub(crate) fn name<const N: usize>(&mut self, (b, len): (&[u8; N], usize)) -> &mut Self {
+        if len == 0 {
+            return self.str("-");
         }
-        self.bytes(&d[i..])
+        if self.len + N < LINE_MAX && len <= N {
+            self.buf[self.len..self.len + N].copy_from_slice(b);
+            // INVARIANT: `len <= N` and `self.len + N < LINE_MAX`.
+            self.len += len;
+            self
+        } else {
+            self.bytes(&b[..len.min(N)])
+        }
+    }
+
+    /// Appends `v` in decimal, at least `width` digits (zero-padded, up to
+    /// 20), written in place from the last digit back.
+    pub(crate) fn u64_width(&mut self, v: u64, width: usize) -> &mut Self {
+        let mut digits = 1;
+        let mut t = v;
+        while t >= 10 {
+            t /= 10;
+            digits += 1;
+        }
+        let n = digits.max(width.min(20));
+        if n > LINE_MAX - 1 - self.len {
+            return self;
+        }
+        let mut v = v;
+        let mut i = self.len + n;
+        while i > self.len {
+            i -= 1;
+            self.buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+        // INVARIANT: checked above that `n` bytes fit before the last.
+        self.len += n;
+        self
     }
 
     /// Appends `v` in decimal.

@@ -110,12 +110,10 @@ impl<const N: usize> Name<N> {
         name
     }
 
-    /// The name's bytes, printable ASCII by construction; `-` when empty.
-    pub(crate) fn as_bytes(&self) -> &[u8] {
-        match self.len {
-            0 => b"-",
-            n => &self.bytes[..n as usize],
-        }
+    /// All `N` bytes and how many of them are the name (printable ASCII
+    /// by construction), for `debugfs::Line::name`.
+    pub(crate) fn raw(&self) -> (&[u8; N], usize) {
+        (&self.bytes, self.len as usize)
     }
 
     /// The name as text; `-` when empty.

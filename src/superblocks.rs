@@ -1668,9 +1668,9 @@ impl Show for SuperblocksFile {
             }
             let id = &r.id;
             line.str(" fstype=")
-                .bytes(id.fstype.as_bytes())
+                .name(id.fstype.raw())
                 .str(" s_id=")
-                .bytes(id.s_id.as_bytes())
+                .name(id.s_id.raw())
                 .str(" dev=")
                 .dev(id.dev)
                 .str(" state=")
@@ -1684,12 +1684,12 @@ impl Show for SuperblocksFile {
                 line.str(" bdev=")
                     .dev(id.bdev)
                     .str(" disk_module=")
-                    .bytes(id.disk_module.as_bytes());
+                    .name(id.disk_module.raw());
             } else {
                 line.str(" bdev=-");
             }
             line.str(" fs_module=")
-                .bytes(id.fs_module.as_bytes())
+                .name(id.fs_module.raw())
                 .str(" unmounted=")
                 .i64(r.unmounted.into())
                 .str(" state_ms=")
