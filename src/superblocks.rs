@@ -1653,9 +1653,10 @@ impl Show for SuperblocksFile {
             );
         }
         // One record at a time, so probe handlers never wait long for the
-        // lock.  Slots keep their records, so the order is stable.  Two
-        // calls a line: the id is hashed by `%p`, the rest built without
-        // `core::fmt` (see `Line`).
+        // lock.  Slots keep their records, so the order is stable.  A line
+        // is built without `core::fmt` (see `Line`) and written with one
+        // call; only a record the audit has not yet given an id (`hid`)
+        // costs a second, `%p`, call.
         let mut line = Line::new();
         for i in 0..slots(l) {
             let Some(r) = copy_row(l, i) else {
