@@ -61,6 +61,14 @@ impl SeqFile {
     }
 }
 
+/// `00` to `99`, for [`Line::u64_width`].
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
 /// The longest line a [`Line`] holds, newline included; longer lines are cut.
 const LINE_MAX: usize = 512;
 
@@ -137,25 +145,44 @@ impl Line {
     }
 
     /// Appends `v` in decimal, at least `width` digits (zero-padded, up to
-    /// 20), written in place from the last digit back.
+    /// 20), written in place from the last digit back, two digits a step
+    /// from a table: on a read of 10,000 superblocks the one-digit loop was
+    /// the largest single cost.
     pub(crate) fn u64_width(&mut self, v: u64, width: usize) -> &mut Self {
-        let mut digits = 1;
-        let mut t = v;
-        while t >= 10 {
-            t /= 10;
-            digits += 1;
+        // Most numbers printed are small (counts, `s_active`): one digit
+        // and no padding is one store.
+        if v < 10 && width <= 1 {
+            if self.len < LINE_MAX - 1 {
+                self.buf[self.len] = b'0' + v as u8;
+                // INVARIANT: checked above that a byte fits before the last.
+                self.len += 1;
+            }
+            return self;
         }
+        let digits = v.checked_ilog10().unwrap_or(0) as usize + 1;
         let n = digits.max(width.min(20));
         if n > LINE_MAX - 1 - self.len {
             return self;
         }
+        let start = self.len;
         let mut v = v;
-        let mut i = self.len + n;
-        while i > self.len {
-            i -= 1;
-            self.buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
+        let mut i = start + n;
+        while v >= 100 {
+            let d = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            self.buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
         }
+        if v >= 10 {
+            let d = v as usize * 2;
+            i -= 2;
+            self.buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        } else {
+            i -= 1;
+            self.buf[i] = b'0' + v as u8;
+        }
+        // The zero padding, when `width` asks for more than the digits.
+        self.buf[start..i].fill(b'0');
         // INVARIANT: checked above that `n` bytes fit before the last.
         self.len += n;
         self
@@ -192,7 +219,23 @@ impl Line {
         }
         self.u64(ns / 1_000_000_000)
             .str(".")
-            .u64_width(ns / 1000 % 1_000_000, 6)
+            .digits6((ns / 1000 % 1_000_000) as usize)
+    }
+
+    /// Appends `v` (below 1,000,000) as exactly six digits, three pairs
+    /// from the table: the fraction of every time a file prints.
+    fn digits6(&mut self, v: usize) -> &mut Self {
+        if v >= 1_000_000 || self.len + 6 > LINE_MAX - 1 {
+            return self.u64_width(v as u64, 6);
+        }
+        let i = self.len;
+        for (k, pair) in [v / 10_000, v / 100 % 100, v % 100].into_iter().enumerate() {
+            self.buf[i + 2 * k..i + 2 * k + 2]
+                .copy_from_slice(&DIGIT_PAIRS[2 * pair..2 * pair + 2]);
+        }
+        // INVARIANT: checked above that six bytes fit before the last.
+        self.len += 6;
+        self
     }
 
     /// Appends a kernel `dev_t` as `major:minor`, as `evidence::DevT` prints
