@@ -32,7 +32,7 @@ gcc -O2 -Wall -o "$out/churn" tests/bench/churn.c
 # the host's noise moved the same measurement by half from round to round.
 # nokaslr: the profile's trigger is ksys_sync's address.
 RL_ICOUNT=1 RL_APPEND=nokaslr "$here/vm.sh" "$kimg" "$out" "${RL_BENCH_TIMEOUT:-9000}" \
-	env ROUNDS="${ROUNDS:-9}" RL_BUILD="$b" "$top/tests/bench-guest.sh" "$out" >"$out/vm.log" 2>&1 || {
+	env ROUNDS="${ROUNDS:-9}" RL_BENCH_WORKLOADS="${WORKLOADS:-}" RL_BUILD="$b" "$top/tests/bench-guest.sh" "$out" >"$out/vm.log" 2>&1 || {
 	tail -n 40 "$out/vm.log"
 	exit 1
 }
@@ -79,7 +79,7 @@ profile() {
 	cp "$out/zfs-dir" "$out/zfs-root" "$prof/"
 	cc -O2 -Wall -shared -fPIC -fvisibility=hidden -o "$prof/tbcount.so" tests/bench/tbcount.c
 	if ! RL_ICOUNT=1 RL_APPEND=nokaslr RL_QEMU_PLUGIN="$prof/tbcount.so,outfile=$prof/tb,trigger=$trigger" \
-		"$here/vm.sh" "$kimg" "$prof" 3600 env RL_BUILD="$b" "$top/tests/bench-profile.sh" "$prof" "$out/churn" \
+		"$here/vm.sh" "$kimg" "$prof" 3600 env RL_BENCH_WORKLOADS="${WORKLOADS:-}" RL_BUILD="$b" "$top/tests/bench-profile.sh" "$prof" "$out/churn" \
 		>"$prof/vm.log" 2>&1; then
 		echo "# profile: the VM failed; see $prof/vm.log"
 		return

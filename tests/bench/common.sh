@@ -44,6 +44,17 @@ bench_setup() {
 	udevadm settle 2>/dev/null
 	mkdir -p "$work/t" "$work/m"
 	zfs_setup && WORKLOADS="$WORKLOADS zfs_churn"
+	# WORKLOADS=... make bench: only these (the read cost is always
+	# measured).  For working on one path; a full run keeps them all.
+	if [ -n "${RL_BENCH_WORKLOADS:-}" ]; then
+		local w keep=
+		for w in $RL_BENCH_WORKLOADS; do
+			case " $WORKLOADS " in
+			*" $w "*) keep="$keep $w" ;;
+			esac
+		done
+		WORKLOADS=${keep# }
+	fi
 }
 
 # root_setup: when the stock kernel's trixie build root is named in
