@@ -9,3 +9,4 @@
 #include <linux/tracepoint.h>
 
 #include "helpers.h"
+#include "holders.h"

@@ -144,6 +144,50 @@ impl Line {
         }
     }
 
+    /// Appends a NUL-terminated C string from a fixed array (such as a task's
+    /// `comm`) as one `key=value` token, cleaned as `evidence::Name` cleans
+    /// names: bytes that are not printable ASCII, spaces and `=` become `_`;
+    /// `-` when empty.
+    pub(crate) fn cstr(&mut self, s: &[kernel::ffi::c_char]) -> &mut Self {
+        let len = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+        if len == 0 {
+            return self.str("-");
+        }
+        for &c in &s[..len] {
+            // `c_char` is `i8` in some kernels' crates and `u8` in others.
+            #[allow(clippy::unnecessary_cast)]
+            let c = c as u8;
+            let c = if c.is_ascii_graphic() && c != b'=' {
+                c
+            } else {
+                b'_'
+            };
+            self.bytes(&[c]);
+        }
+        self
+    }
+
+    /// Appends a path from a NUL-terminated array, escaped as
+    /// `/proc/self/mountinfo` escapes one: space, tab, newline, backslash
+    /// and bytes that are not printable ASCII as `\ooo` (octal), so the
+    /// path stays one token; `-` when empty.
+    pub(crate) fn path(&mut self, s: &[kernel::ffi::c_char]) -> &mut Self {
+        let len = s.iter().position(|&c| c == 0).unwrap_or(s.len());
+        if len == 0 {
+            return self.str("-");
+        }
+        for &c in &s[..len] {
+            #[allow(clippy::unnecessary_cast)]
+            let c = c as u8;
+            if c.is_ascii_graphic() && c != b'\\' {
+                self.bytes(&[c]);
+            } else {
+                self.bytes(&[b'\\', b'0' + (c >> 6), b'0' + (c >> 3 & 7), b'0' + (c & 7)]);
+            }
+        }
+        self
+    }
+
     /// Appends `v` in decimal, at least `width` digits (zero-padded, up to
     /// 20), written in place from the last digit back, two digits a step
     /// from a table: on a read of 10,000 superblocks the one-digit loop was

@@ -14,6 +14,8 @@
 //! - `bdevs`: one line per block device, with its open instances.
 //! - `modules`: module refcount gets and puts by call site.
 //! - `zfs`: OpenZFS `zfsvfs_hold` calls and their results.
+//! - `holders`: write a path, `dev=` or `sb=`; read who holds that
+//!   superblock and the balance of its `s_active`.
 //! - `control`: `grace_ms=N`, `audit_ms=N`, `modules=...`, `reset`, `audit`.
 //!
 //! Module parameters (declared in `helpers.c`, because 6.12's `module!` has
@@ -34,6 +36,7 @@ mod compat;
 mod debugfs;
 mod events;
 mod evidence;
+mod holders;
 mod kprobe;
 mod ledger;
 mod modules;
@@ -70,6 +73,7 @@ static ZFS: zfs::ZfsFile = zfs::ZfsFile;
 /// audit and unpublishes itself.
 struct RefLedger {
     _dir: Option<debugfs::Dir>,
+    _holders: Pin<KBox<holders::HoldersFile>>,
     _probes: KBox<ProbeSet>,
     _ledger: Pin<KBox<Ledger>>,
 }
@@ -89,10 +93,14 @@ impl Drop for RefLedger {
 
 /// Prepares the debugfs directory and its files: every allocation, and
 /// nothing visible yet (see [`debugfs::Dir`]).
-fn make_dir(module: &'static ThisModule, probes: &ProbeSet) -> Result<debugfs::Dir> {
+fn make_dir(
+    module: &'static ThisModule,
+    probes: &ProbeSet,
+    holders: &holders::HoldersFile,
+) -> Result<debugfs::Dir> {
     let mut dir = debugfs::Dir::new(module)?;
-    // SAFETY: `probes` is boxed by the caller and outlives the directory
-    // (see `RefLedger`); the other objects are statics.
+    // SAFETY: `probes` and `holders` are boxed by the caller and outlive
+    // the directory (see `RefLedger`); the other objects are statics.
     unsafe {
         dir.add(c_str!("probes"), probes)?;
         dir.add(c_str!("superblocks"), &SUPERBLOCKS)?;
@@ -102,6 +110,7 @@ fn make_dir(module: &'static ThisModule, probes: &ProbeSet) -> Result<debugfs::D
         dir.add(c_str!("modules"), &MODULES)?;
         dir.add(c_str!("zfs"), &ZFS)?;
         dir.add_rw(c_str!("control"), &CONTROL)?;
+        dir.add_rw(c_str!("holders"), holders)?;
     }
     Ok(dir)
 }
@@ -115,6 +124,9 @@ impl kernel::Module for RefLedger {
             let p = bindings::rl_param_extra_probes();
             (!p.is_null()).then(|| CStr::from_char_ptr(p))
         };
+        let holders = KBox::pin_init(holders::HoldersFile::new(), GFP_KERNEL)?;
+        // SAFETY: Process context, at load; it only looks symbols up.
+        unsafe { bindings::rl_holders_init() };
         // `ProbeSet::new` validates the parameter before anything is armed or
         // published, so a bad one changes nothing.
         let mut probes = KBox::new(
@@ -139,7 +151,7 @@ impl kernel::Module for RefLedger {
         ledger.start_audit();
         probes.arm_all();
 
-        let dir = match make_dir(module, &probes).and_then(|mut dir| {
+        let dir = match make_dir(module, &probes, &holders).and_then(|mut dir| {
             // The last step that can fail, and it fails only before any
             // file exists: after it, init must succeed.
             dir.publish(c_str!("refledger"))?;
@@ -161,6 +173,7 @@ impl kernel::Module for RefLedger {
         pr_info!("loaded\n");
         Ok(Self {
             _dir: Some(dir),
+            _holders: holders,
             _probes: probes,
             _ledger: ledger,
         })

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `holders` file: who keeps a superblock, and what is left unexplained.
+//!
+//! A write names the superblock: a path (the filesystem mounted there), a
+//! `dev=MAJOR:MINOR`, or an `sb=` id as the other files print it.  A read
+//! walks the kernel's objects for it (`src/holders.c`, which says which
+//! locks it takes) and prints one line per holder:
+//!
+//! - `mount`: each struct mount of it, with its namespace and references;
+//! - `holder kind=cwd|root|exe|fd|mmap`: tasks, with pid, comm, fd and the
+//!   task's mount namespace;
+//! - `holder kind=nsfs|nsfs_mount`: an fd, or a bind mount of a namespace
+//!   file, that keeps a mount namespace it is mounted in;
+//! - `holder kind=fs_context`: an `fsopen(2)` context that made it;
+//! - `holder kind=swap|loop`: a swap area or loop device backed by a file
+//!   on it.
+//!
+//! and the balance of `s_active`: each struct mount, each fs context and a
+//! freeze hold one reference; what no holder explains is `unexplained`.  A
+//! superblock with `unexplained` > 0 and no mounts is the OpenZFS #18309
+//! signature: a reference that kernel code took and never gave back.
+
+use crate::{
+    bindings,
+    debugfs::{seq_print, Line, SeqFile, Show, Store},
+    ledger,
+};
+use kernel::{new_mutex, prelude::*, sync::Mutex};
+
+/// The most holder lines one read prints; more are counted as cut.
+const MAX_HOLDERS: usize = 1024;
+
+/// The superblock a read reports on: how it was named and the key.
+#[derive(Clone, Copy)]
+struct Target {
+    by: u32,
+    key: u64,
+}
+
+/// The `holders` file.
+#[pin_data]
+pub(crate) struct HoldersFile {
+    #[pin]
+    target: Mutex<Option<Target>>,
+}
+
+impl HoldersFile {
+    /// A file with no target yet.
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            target <- new_mutex!(None, "refledger:holders"),
+        })
+    }
+}
+
+/// Parses `MAJOR:MINOR` into a kernel `dev_t` (MINORBITS is 20).
+fn parse_dev(s: &str) -> Result<u64> {
+    let (ma, mi) = s.split_once(':').ok_or(EINVAL)?;
+    let ma: u32 = ma.parse().map_err(|_| EINVAL)?;
+    let mi: u32 = mi.parse().map_err(|_| EINVAL)?;
+    if ma >= 1 << 12 || mi >= 1 << 20 {
+        return Err(EINVAL);
+    }
+    Ok(u64::from(ma << 20 | mi))
+}
+
+/// Parses an id as the files print it: 16 hexadecimal digits.
+fn parse_id(s: &str) -> Result<u64> {
+    if s.len() != 16 {
+        return Err(EINVAL);
+    }
+    u64::from_str_radix(s, 16).map_err(|_| EINVAL)
+}
+
+/// What a write names, parsed; a path is looked up.
+fn parse(input: &[u8]) -> Result<Target> {
+    let s = core::str::from_utf8(input).map_err(|_| EINVAL)?.trim();
+    if let Some(v) = s.strip_prefix("dev=") {
+        return Ok(Target {
+            by: bindings::rl_target_by_RL_BY_DEV,
+            key: parse_dev(v)?,
+        });
+    }
+    if let Some(v) = s.strip_prefix("sb=") {
+        return Ok(Target {
+            by: bindings::rl_target_by_RL_BY_HASH,
+            key: parse_id(v)?,
+        });
+    }
+    if !s.starts_with('/') || s.bytes().any(|c| c == 0) {
+        return Err(EINVAL);
+    }
+    // A NUL-terminated copy; the write is at most `MAX_WRITE` bytes.
+    let mut name = [0u8; crate::debugfs::MAX_WRITE + 1];
+    name[..s.len()].copy_from_slice(s.as_bytes());
+    let mut sb: usize = 0;
+    // SAFETY: `name` is NUL-terminated; `rl_sb_of_path` writes `sb` only.
+    let err = unsafe { bindings::rl_sb_of_path(name.as_ptr().cast(), &raw mut sb) };
+    if err != 0 {
+        return Err(Error::from_errno(err));
+    }
+    Ok(Target {
+        by: bindings::rl_target_by_RL_BY_PTR,
+        key: sb as u64,
+    })
+}
+
+impl Store for HoldersFile {
+    fn store(&self, input: &[u8]) -> Result {
+        let t = parse(input).inspect_err(|_| {
+            pr_info!("holders: rejected; expected a path, dev=<major>:<minor> or sb=<id>\n");
+        })?;
+        *self.target.lock() = Some(t);
+        Ok(())
+    }
+}
+
+impl Show for HoldersFile {
+    fn size_hint(&self) -> usize {
+        (MAX_HOLDERS + 4) * 256
+    }
+
+    fn show(&self, m: &SeqFile) -> Result {
+        let Some(t) = *self.target.lock() else {
+            seq_print!(
+                m,
+                "# no superblock chosen: write a path, dev=<major>:<minor> or sb=<id>\n"
+            );
+            return Ok(());
+        };
+        let l = ledger::get().ok_or(ENODEV)?;
+        let r = Holders::find(l.first_fs_type(), t)?;
+        r.show(m);
+        Ok(())
+    }
+}
+
+/// What one walk found.
+pub(crate) struct Holders {
+    out: bindings::rl_holders,
+    h: KVVec<bindings::rl_holder>,
+}
+
+impl Holders {
+    /// Walks for the holders of the superblock `t` names, from `first`, the
+    /// first registered filesystem type.  Process context; may allocate.
+    fn find(first: *mut bindings::file_system_type, t: Target) -> Result<Self> {
+        let mut h = KVVec::with_capacity(MAX_HOLDERS, GFP_KERNEL)?;
+        for _ in 0..MAX_HOLDERS {
+            // Within the capacity: no allocation.
+            h.push(bindings::rl_holder::default(), GFP_KERNEL)?;
+        }
+        let mut out = bindings::rl_holders {
+            h: h.as_mut_ptr(),
+            cap: MAX_HOLDERS as u32,
+            ..Default::default()
+        };
+        // SAFETY: `first` is a registered type (sysfs, never unregistered);
+        // `out.h` has room for `out.cap` holders and lives across the call.
+        unsafe { bindings::rl_find_holders(first, t.by, t.key, &raw mut out) };
+        Ok(Self { out, h })
+    }
+
+    /// The references no holder explains, if the mounts could be counted.
+    fn unexplained(&self) -> Option<i64> {
+        let o = &self.out;
+        if o.parts & bindings::RL_PART_MOUNTS == 0 {
+            return None;
+        }
+        Some(
+            i64::from(o.s_active)
+                - i64::from(o.mounts)
+                - i64::from(o.fs_contexts)
+                - i64::from(o.frozen != 0),
+        )
+    }
+
+    fn show(&self, m: &SeqFile) {
+        let o = &self.out;
+        let mut line = Line::new();
+        if o.found == 0 {
+            seq_print!(
+                m,
+                "# not found: no such superblock is listed now (unmounted and freed?)\n"
+            );
+            return;
+        }
+        line.str("# target sb=")
+            .hex16(o.hash)
+            .str(" fstype=")
+            .cstr(&o.fstype)
+            .str(" s_id=")
+            .cstr(&o.s_id)
+            .str(" dev=")
+            .dev(o.dev)
+            .str(" s_active=")
+            .i64(o.s_active.into())
+            .end(m);
+        line.str("# balance s_active=")
+            .i64(o.s_active.into())
+            .str(" mounts=")
+            .u64(o.mounts.into())
+            .str(" detached=")
+            .u64(o.detached.into())
+            .str(" fs_contexts=")
+            .u64(o.fs_contexts.into())
+            .str(" frozen=")
+            .u64(u64::from(o.frozen != 0))
+            .str(" unexplained=");
+        match self.unexplained() {
+            Some(u) => line.i64(u),
+            None => line.str("?"),
+        };
+        line.end(m);
+        for h in self.h.iter().take(o.n as usize) {
+            show_holder(&mut line, h);
+            line.end(m);
+        }
+        line.str("# holders=")
+            .u64(o.n.into())
+            .str(" cut=")
+            .u64(o.cut)
+            .str(" tasks=")
+            .u64(o.tasks)
+            .str(" budget_cut=")
+            .u64(o.budget_cut)
+            .str(" mm_busy=")
+            .u64(o.mm_busy)
+            .str(" unavailable=");
+        let mut none = true;
+        for (bit, name) in [
+            (bindings::RL_PART_MOUNTS, "mounts"),
+            (bindings::RL_PART_TASKS, "tasks"),
+            (bindings::RL_PART_SWAP, "swap"),
+            (bindings::RL_PART_LOOP, "loop"),
+            (bindings::RL_PART_FS_CONTEXT, "fs_context"),
+        ] {
+            if o.parts & bit == 0 {
+                line.str(if none { "" } else { "," }).str(name);
+                none = false;
+            }
+        }
+        if none {
+            line.str("-");
+        }
+        line.end(m);
+    }
+}
+
+/// One holder's line, without the newline.
+fn show_holder(line: &mut Line, h: &bindings::rl_holder) {
+    use bindings::*;
+    if h.kind == rl_holder_kind_RL_H_MOUNT {
+        line.str("mount mnt_id=")
+            .u64(h.id)
+            .str(" mntns=")
+            .u64(h.mntns)
+            .str(" where=")
+            .str(if h.flags & RL_M_DETACHED != 0 {
+                "detached"
+            } else if h.flags & RL_M_ANON != 0 {
+                "anonymous"
+            } else if h.flags & RL_M_INTERNAL != 0 {
+                "internal"
+            } else if h.flags & RL_M_NO_TASKS != 0 {
+                "namespace_without_tasks"
+            } else {
+                "namespace"
+            })
+            .str(" refs=")
+            .u64(h.count)
+            .str(" path=")
+            .path(&h.path);
+        return;
+    }
+    let kind = match h.kind {
+        x if x == rl_holder_kind_RL_H_CWD => "cwd",
+        x if x == rl_holder_kind_RL_H_ROOT => "root",
+        x if x == rl_holder_kind_RL_H_EXE => "exe",
+        x if x == rl_holder_kind_RL_H_FD => "fd",
+        x if x == rl_holder_kind_RL_H_MMAP => "mmap",
+        x if x == rl_holder_kind_RL_H_NSFS => "nsfs",
+        x if x == rl_holder_kind_RL_H_NSFS_MOUNT => "nsfs_mount",
+        x if x == rl_holder_kind_RL_H_FS_CONTEXT => "fs_context",
+        x if x == rl_holder_kind_RL_H_SWAP => "swap",
+        x if x == rl_holder_kind_RL_H_LOOP => "loop",
+        _ => "?",
+    };
+    line.str("holder kind=").str(kind);
+    if h.pid != 0 {
+        line.str(" pid=")
+            .i64(h.pid.into())
+            .str(" comm=")
+            .cstr(&h.comm)
+            .str(" mntns=")
+            .u64(h.mntns);
+    }
+    if h.fd >= 0 {
+        line.str(" fd=").i64(h.fd.into());
+    }
+    if h.kind == rl_holder_kind_RL_H_MMAP {
+        line.str(" mappings=").u64(h.count);
+    }
+    if h.kind == rl_holder_kind_RL_H_NSFS_MOUNT {
+        line.str(" mntns=").u64(h.mntns);
+    }
+    if h.kind == rl_holder_kind_RL_H_NSFS || h.kind == rl_holder_kind_RL_H_NSFS_MOUNT {
+        line.str(" keeps_mntns=").u64(h.id);
+    }
+    if h.kind == rl_holder_kind_RL_H_LOOP {
+        line.str(" loop=").u64(h.id);
+    }
+    if h.kind == rl_holder_kind_RL_H_SWAP {
+        line.str(" swap_type=").u64(h.id);
+    }
+    if h.path[0] != 0 {
+        line.str(" path=").path(&h.path);
+    }
+}
