@@ -613,12 +613,15 @@ fn holder_state(o: &Open) -> Option<(bool, u64)> {
     }
 }
 
-fn show_holder(m: &SeqFile, h: Holder) {
+fn show_holder(l: &ledger::Ledger, m: &SeqFile, h: Holder) {
     match h {
         Holder::None => seq_print!(m, "exclusive=no"),
         Holder::Superblock(sb) => {
             seq_print!(m, "exclusive=yes holder=superblock sb=");
             m.hashed(sb);
+            // The holder is live (it holds the device), so the record at
+            // its address now is its own.
+            seq_print!(m, ".{}", l.inner.lock().sbs.gen(sb));
         }
         Holder::Symbol(a) => {
             seq_print!(m, "exclusive=yes holder=");
@@ -694,7 +697,7 @@ impl crate::debugfs::Show for BdevsFile {
             );
             if d.before > 0 {
                 seq_print!(m, "  open before_load={} ", d.before);
-                show_holder(m, d.before_holder);
+                show_holder(l, m, d.before_holder);
                 seq_print!(m, "\n");
             }
             for j in 0..MAX_OPENS {
@@ -704,7 +707,7 @@ impl crate::debugfs::Show for BdevsFile {
                     continue;
                 }
                 seq_print!(m, "  open t={} ", Secs(o.ev.time));
-                show_holder(m, o.holder);
+                show_holder(l, m, o.holder);
                 if let Some((state, age)) = close_state(shut, now, grace) {
                     seq_print!(m, " state={} age_ms={}", state, age / 1_000_000);
                 }
@@ -748,7 +751,7 @@ pub(crate) fn show_leaks(m: &SeqFile) {
                 DevT(o.dev),
                 d.as_ref().map_or("-", |d| d.name.as_str())
             );
-            show_holder(m, o.holder);
+            show_holder(l, m, o.holder);
             seq_print!(
                 m,
                 " holder_shut_down_ms={}\n  open t={} ",
@@ -779,7 +782,7 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
             d.name.as_str(),
             Secs(o.ev.time)
         );
-        show_holder(m, o.holder);
+        show_holder(l, m, o.holder);
         seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm);
         o.ev.show_stack(m, "    ");
     }
@@ -795,7 +798,7 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
             d.name.as_str(),
             d.before
         );
-        show_holder(m, d.before_holder);
+        show_holder(l, m, d.before_holder);
         seq_print!(m, "\n");
     }
     superblocks::show_holders_of(l, m, name);

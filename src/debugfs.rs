@@ -290,6 +290,15 @@ impl Line {
             .u64(u64::from(dev & 0xfffff))
     }
 
+    /// Appends the line to `m` as it is, without a newline: the end of a
+    /// line begun with `seq_print!`.
+    pub(crate) fn write(&mut self, m: &SeqFile) {
+        // SAFETY: As in `end`, for `len` bytes.
+        unsafe { bindings::seq_write(m.0, self.buf.as_ptr().cast::<c_void>(), self.len) };
+        // INVARIANT: `len` is 0.
+        self.len = 0;
+    }
+
     /// Ends the line with a newline and appends it to `m`.
     pub(crate) fn end(&mut self, m: &SeqFile) {
         // The invariant left room for the newline.

@@ -80,6 +80,8 @@ pub(crate) struct Event {
     pub(crate) kind: Kind,
     /// The superblock's address.
     pub(crate) sb: usize,
+    /// Its record's generation (see `superblocks`), 0 for none.
+    pub(crate) gen: u32,
     /// Its filesystem type.
     pub(crate) fstype: Name<16>,
     /// Its `s_id`.
@@ -150,7 +152,8 @@ pub(crate) fn show(m: &SeqFile, e: &Event) {
     m.hashed(e.sb);
     seq_print!(
         m,
-        " fstype={} s_id={} s_active={}",
+        ".{} fstype={} s_id={} s_active={}",
+        e.gen,
         e.fstype.as_str(),
         e.s_id.as_str(),
         e.s_active

@@ -188,11 +188,11 @@ void rl_symbol_name(char *buf, size_t len, unsigned long addr)
 }
 
 void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
-		    int s_active, unsigned long stalled_ms)
+		    unsigned int gen, int s_active, unsigned long stalled_ms)
 {
 	printk_ratelimited(KERN_WARNING
-			   "refledger: leaked superblock %p (%s %s): no mounts, s_active=%d for %lu ms; see /sys/kernel/debug/refledger/leaks\n",
-			   sb, fstype, s_id, s_active, stalled_ms);
+			   "refledger: leaked superblock %p.%u (%s %s): no mounts, s_active=%d for %lu ms; see /sys/kernel/debug/refledger/leaks\n",
+			   sb, gen, fstype, s_id, s_active, stalled_ms);
 }
 
 /* The registered type after t, or NULL; under rcu_read_lock(). */

@@ -97,7 +97,7 @@ void rl_symbol_name(char *buf, size_t len, unsigned long addr);
  * hashed exactly as in the debugfs files, never as a raw pointer.
  */
 void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
-		    int s_active, unsigned long stalled_ms);
+		    unsigned int gen, int s_active, unsigned long stalled_ms);
 
 /*
  * The superblock walk of the audit, which never blocks on a filesystem.

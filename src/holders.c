@@ -15,6 +15,7 @@
 #include <linux/fs.h>
 #include <linux/fs_context.h>
 #include <linux/fs_struct.h>
+#include <linux/irq_work.h>
 #include <linux/kallsyms.h>
 #include <linux/kprobes.h>
 #include <linux/magic.h>
@@ -30,6 +31,7 @@
 #include <linux/seqlock.h>
 #include <linux/string.h>
 #include <linux/swap.h>
+#include <linux/workqueue.h>
 
 #ifdef RL_HAVE_MOUNT_H
 /* struct mount and struct mnt_namespace; Kbuild puts fs/ on the path. */
@@ -706,6 +708,7 @@ void rl_find_holders(struct file_system_type *first, u32 by, u64 key,
 	 * allocated until it ends (destroy_super_rcu), whatever happens to it.
 	 */
 	out->found = 1;
+	out->sb = (unsigned long)sb;
 	out->dev = sb->s_dev;
 	out->s_active = atomic_read(&sb->s_active);
 	out->frozen = READ_ONCE(sb->s_writers.frozen) != SB_UNFROZEN;
@@ -742,4 +745,35 @@ int rl_sb_of_path(const char *name, unsigned long *sb)
 	*sb = (unsigned long)path.mnt->mnt_sb;
 	path_put(&path);
 	return 0;
+}
+
+/*
+ * A capture of the holders when an unmount is refused: the probe handler
+ * that sees EBUSY may run in NMI context (an int3 kprobe), where no work can
+ * be queued, so it queues an irq_work (NMI-safe), whose handler queues the
+ * work that walks, in process context.
+ */
+static void rl_capture_workfn(struct work_struct *work)
+{
+	rl_capture_run();
+}
+
+static DECLARE_WORK(rl_capture_work, rl_capture_workfn);
+
+static void rl_capture_irq(struct irq_work *iw)
+{
+	schedule_work(&rl_capture_work);
+}
+
+static struct irq_work rl_capture_iw = IRQ_WORK_INIT(rl_capture_irq);
+
+void rl_capture_kick(void)
+{
+	irq_work_queue(&rl_capture_iw);
+}
+
+void rl_capture_stop(void)
+{
+	irq_work_sync(&rl_capture_iw);
+	cancel_work_sync(&rl_capture_work);
 }

@@ -43,21 +43,24 @@ enum rl_holder_kind {
 /* How much of a path a holder line keeps. */
 #define RL_HOLDER_PATH 192
 
-/* One holder. */
+/*
+ * One holder.  Plain C types here and in rl_holders: bindgen derives Copy
+ * only for structs whose every type it generated itself.
+ */
 struct rl_holder {
-	u32 kind;
+	unsigned int kind;
 	/* The mount's flags (RL_M_*). */
-	u32 flags;
+	unsigned int flags;
 	/* The task's thread group id, or 0. */
-	s32 pid;
+	int pid;
 	/* The fd number, or -1. */
-	s32 fd;
+	int fd;
 	/* RL_H_MMAP: how many mappings; RL_H_MOUNT: its reference count. */
-	u64 count;
+	unsigned long long count;
 	/* The task's mount namespace, or the mount's, as its inode number. */
-	u64 mntns;
+	unsigned long long mntns;
 	/* RL_H_MOUNT: mnt_id; RL_H_NSFS: the namespace kept; RL_H_LOOP: its number. */
-	u64 id;
+	unsigned long long id;
 	char comm[16];
 	/* NUL-terminated; cut to the last components when too long. */
 	char path[RL_HOLDER_PATH];
@@ -74,30 +77,32 @@ enum rl_target_by {
 struct rl_holders {
 	/* Room for `cap` holders, filled in order; `cut` found with no room. */
 	struct rl_holder *h;
-	u32 cap;
-	u32 n;
-	u64 cut;
+	unsigned int cap;
+	unsigned int n;
+	unsigned long long cut;
 	/* Whether the target was found listed, and what it is. */
-	u32 found;
-	u32 dev;
-	u64 hash;
-	s32 s_active;
+	unsigned int found;
+	/* Its address: only compared and looked up, never printed. */
+	unsigned long sb;
+	unsigned int dev;
+	unsigned long long hash;
+	int s_active;
 	/* Frozen by a freeze that holds a reference (FREEZE_HOLDER_USERSPACE). */
-	u32 frozen;
+	unsigned int frozen;
 	char fstype[32];
 	char s_id[32];
 	/* Struct mounts of it: all of them, and those found detached. */
-	u32 mounts;
-	u32 detached;
+	unsigned int mounts;
+	unsigned int detached;
 	/* fsopen(2) contexts holding it; swap areas and loop devices on it. */
-	u32 fs_contexts;
+	unsigned int fs_contexts;
 	/* Which parts ran (RL_PART_*); the others are unavailable here. */
-	u32 parts;
+	unsigned int parts;
 	/* Tasks visited; fds and mappings left unvisited by the budget. */
-	u64 tasks;
-	u64 budget_cut;
+	unsigned long long tasks;
+	unsigned long long budget_cut;
 	/* Tasks whose mappings were skipped because their mmap lock was busy. */
-	u64 mm_busy;
+	unsigned long long mm_busy;
 };
 
 #define RL_PART_MOUNTS 1
@@ -133,5 +138,15 @@ void rl_find_holders(struct file_system_type *first, u32 by, u64 key,
  * filesystem stuck in lookup can block it.  0 or a negative errno.
  */
 int rl_sb_of_path(const char *name, unsigned long *sb);
+
+/*
+ * Captures at a refused unmount: rl_capture_kick() may be called from any
+ * context, NMI included, and makes rl_capture_run() (src/holders.rs) run
+ * soon in process context, from the system workqueue.  rl_capture_stop()
+ * waits until neither is pending or running; no kick may follow it.
+ */
+void rl_capture_kick(void);
+void rl_capture_stop(void);
+void rl_capture_run(void);
 
 #endif

@@ -3,7 +3,8 @@
 //! The `holders` file: who keeps a superblock, and what is left unexplained.
 //!
 //! A write names the superblock: a path (the filesystem mounted there), a
-//! `dev=MAJOR:MINOR`, or an `sb=` id as the other files print it.  A read
+//! `dev=MAJOR:MINOR`, or an `sb=` id as the other files print it
+//! (`HASH.GEN`; the hash alone names whatever superblock has that address).  A read
 //! walks the kernel's objects for it (`src/holders.c`, which says which
 //! locks it takes) and prints one line per holder:
 //!
@@ -24,7 +25,7 @@
 use crate::{
     bindings,
     debugfs::{seq_print, Line, SeqFile, Show, Store},
-    ledger,
+    ledger, superblocks,
 };
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
@@ -36,6 +37,8 @@ const MAX_HOLDERS: usize = 1024;
 struct Target {
     by: u32,
     key: u64,
+    /// For `sb=HASH.GEN`: the record generation the superblock must have.
+    gen: Option<u32>,
 }
 
 /// The `holders` file.
@@ -65,12 +68,17 @@ fn parse_dev(s: &str) -> Result<u64> {
     Ok(u64::from(ma << 20 | mi))
 }
 
-/// Parses an id as the files print it: 16 hexadecimal digits.
-fn parse_id(s: &str) -> Result<u64> {
-    if s.len() != 16 {
+/// Parses an id as the files print it: 16 hexadecimal digits (the `%p`
+/// hash), then optionally `.` and the record's generation.
+fn parse_id(s: &str) -> Result<(u64, Option<u32>)> {
+    let (hash, gen) = match s.split_once('.') {
+        Some((h, g)) => (h, Some(g.parse::<u32>().map_err(|_| EINVAL)?)),
+        None => (s, None),
+    };
+    if hash.len() != 16 || gen == Some(0) {
         return Err(EINVAL);
     }
-    u64::from_str_radix(s, 16).map_err(|_| EINVAL)
+    Ok((u64::from_str_radix(hash, 16).map_err(|_| EINVAL)?, gen))
 }
 
 /// What a write names, parsed; a path is looked up.
@@ -80,12 +88,15 @@ fn parse(input: &[u8]) -> Result<Target> {
         return Ok(Target {
             by: bindings::rl_target_by_RL_BY_DEV,
             key: parse_dev(v)?,
+            gen: None,
         });
     }
     if let Some(v) = s.strip_prefix("sb=") {
+        let (key, gen) = parse_id(v)?;
         return Ok(Target {
             by: bindings::rl_target_by_RL_BY_HASH,
-            key: parse_id(v)?,
+            key,
+            gen,
         });
     }
     if !s.starts_with('/') || s.bytes().any(|c| c == 0) {
@@ -103,6 +114,7 @@ fn parse(input: &[u8]) -> Result<Target> {
     Ok(Target {
         by: bindings::rl_target_by_RL_BY_PTR,
         key: sb as u64,
+        gen: None,
     })
 }
 
@@ -130,8 +142,22 @@ impl Show for HoldersFile {
             return Ok(());
         };
         let l = ledger::get().ok_or(ENODEV)?;
-        let r = Holders::find(l.first_fs_type(), t)?;
-        r.show(m);
+        let h = Holders::find(l.first_fs_type(), t)?;
+        let gen = if h.out.found != 0 {
+            superblocks::gen_of(l, h.out.sb)
+        } else {
+            0
+        };
+        // `sb=HASH.GEN` names one superblock: another one at the same
+        // address since is not it.
+        if t.gen.is_some_and(|g| g != gen) {
+            seq_print!(
+                m,
+                "# not found: that superblock is gone (another has its address now)\n"
+            );
+            return Ok(());
+        }
+        h.show_file(m, gen);
         Ok(())
     }
 }
@@ -162,8 +188,20 @@ impl Holders {
         Ok(Self { out, h })
     }
 
+    /// Walks for the holders of the superblock at `sb`, if it is listed.
+    pub(crate) fn of_sb(first: *mut bindings::file_system_type, sb: usize) -> Result<Self> {
+        Self::find(
+            first,
+            Target {
+                by: bindings::rl_target_by_RL_BY_PTR,
+                key: sb as u64,
+                gen: None,
+            },
+        )
+    }
+
     /// The references no holder explains, if the mounts could be counted.
-    fn unexplained(&self) -> Option<i64> {
+    pub(crate) fn unexplained(&self) -> Option<i64> {
         let o = &self.out;
         if o.parts & bindings::RL_PART_MOUNTS == 0 {
             return None;
@@ -176,7 +214,9 @@ impl Holders {
         )
     }
 
-    fn show(&self, m: &SeqFile) {
+    /// The `holders` file's text: the target, the balance, the holders and
+    /// what the walk left out.
+    fn show_file(&self, m: &SeqFile, gen: u32) {
         let o = &self.out;
         let mut line = Line::new();
         if o.found == 0 {
@@ -188,6 +228,8 @@ impl Holders {
         }
         line.str("# target sb=")
             .hex16(o.hash)
+            .str(".")
+            .u64(gen.into())
             .str(" fstype=")
             .cstr(&o.fstype)
             .str(" s_id=")
@@ -197,7 +239,20 @@ impl Holders {
             .str(" s_active=")
             .i64(o.s_active.into())
             .end(m);
-        line.str("# balance s_active=")
+        self.balance(line.str("# "));
+        line.end(m);
+        for h in self.h.iter().take(o.n as usize) {
+            show_holder(&mut line, h);
+            line.end(m);
+        }
+        self.footer(&mut line);
+        line.end(m);
+    }
+
+    /// Appends `balance s_active=N mounts=N ... unexplained=N`.
+    fn balance(&self, line: &mut Line) {
+        let o = &self.out;
+        line.str("balance s_active=")
             .i64(o.s_active.into())
             .str(" mounts=")
             .u64(o.mounts.into())
@@ -212,11 +267,11 @@ impl Holders {
             Some(u) => line.i64(u),
             None => line.str("?"),
         };
-        line.end(m);
-        for h in self.h.iter().take(o.n as usize) {
-            show_holder(&mut line, h);
-            line.end(m);
-        }
+    }
+
+    /// Appends the `# holders=N cut=N ...` footer: what the walk left out.
+    fn footer(&self, line: &mut Line) {
+        let o = &self.out;
         line.str("# holders=")
             .u64(o.n.into())
             .str(" cut=")
@@ -244,12 +299,11 @@ impl Holders {
         if none {
             line.str("-");
         }
-        line.end(m);
     }
 }
 
 /// One holder's line, without the newline.
-fn show_holder(line: &mut Line, h: &bindings::rl_holder) {
+pub(crate) fn show_holder(line: &mut Line, h: &bindings::rl_holder) {
     use bindings::*;
     if h.kind == rl_holder_kind_RL_H_MOUNT {
         line.str("mount mnt_id=")
@@ -274,20 +328,7 @@ fn show_holder(line: &mut Line, h: &bindings::rl_holder) {
             .path(&h.path);
         return;
     }
-    let kind = match h.kind {
-        x if x == rl_holder_kind_RL_H_CWD => "cwd",
-        x if x == rl_holder_kind_RL_H_ROOT => "root",
-        x if x == rl_holder_kind_RL_H_EXE => "exe",
-        x if x == rl_holder_kind_RL_H_FD => "fd",
-        x if x == rl_holder_kind_RL_H_MMAP => "mmap",
-        x if x == rl_holder_kind_RL_H_NSFS => "nsfs",
-        x if x == rl_holder_kind_RL_H_NSFS_MOUNT => "nsfs_mount",
-        x if x == rl_holder_kind_RL_H_FS_CONTEXT => "fs_context",
-        x if x == rl_holder_kind_RL_H_SWAP => "swap",
-        x if x == rl_holder_kind_RL_H_LOOP => "loop",
-        _ => "?",
-    };
-    line.str("holder kind=").str(kind);
+    line.str("holder kind=").str(kind_name(h.kind));
     if h.pid != 0 {
         line.str(" pid=")
             .i64(h.pid.into())
@@ -316,5 +357,103 @@ fn show_holder(line: &mut Line, h: &bindings::rl_holder) {
     }
     if h.path[0] != 0 {
         line.str(" path=").path(&h.path);
+    }
+}
+
+/// Whether holders explain every reference of the superblock at `sb`
+/// (see `superblocks::Explain`): `unexplained` is 0 or less.  `None` when
+/// it is not listed or the mounts cannot be counted here.
+pub(crate) fn explained(sb: usize) -> Option<bool> {
+    let l = ledger::get()?;
+    let h = Holders::of_sb(l.first_fs_type(), sb).ok()?;
+    if h.out.found == 0 {
+        return None;
+    }
+    Some(h.unexplained()? <= 0)
+}
+
+impl Holders {
+    /// What the walk found besides the holders: the counts and balance.
+    pub(crate) fn summary(&self) -> &bindings::rl_holders {
+        &self.out
+    }
+
+    /// The holders found, in the order found.
+    pub(crate) fn holders(&self) -> &[bindings::rl_holder] {
+        &self.h[..self.out.n as usize]
+    }
+
+    /// Appends ` held_by=...`, naming the first holder found: a task first,
+    /// since that is whom a user can act on; else a namespace kept by a
+    /// file, a loop or swap device.
+    pub(crate) fn held_by(&self, line: &mut Line) {
+        if self.out.found == 0 {
+            return;
+        }
+        let hs = self.holders();
+        if let Some(h) = hs.iter().find(|h| h.pid != 0) {
+            line.str(" held_by=");
+            held_by_token(line, h);
+        } else if let Some(h) = hs.iter().find(|h| {
+            h.kind != bindings::rl_holder_kind_RL_H_MOUNT || h.flags & bindings::RL_M_NO_TASKS != 0
+        }) {
+            line.str(" held_by=").str(kind_name(h.kind));
+            if h.kind == bindings::rl_holder_kind_RL_H_MOUNT {
+                line.str(":mntns").u64(h.mntns);
+            } else {
+                line.str(":").u64(h.id);
+            }
+        }
+    }
+
+    /// Prints the balance and one line per holder, each indented by two
+    /// spaces, as `leaks` shows them under a superblock.
+    pub(crate) fn show_block(&self, m: &SeqFile) {
+        let o = &self.out;
+        if o.found == 0 {
+            return;
+        }
+        let mut line = Line::new();
+        self.balance(line.str("  "));
+        line.end(m);
+        for h in self.holders() {
+            line.str("  ");
+            show_holder(&mut line, h);
+            line.end(m);
+        }
+        if o.cut != 0 {
+            line.str("  # cut=").u64(o.cut).end(m);
+        }
+    }
+}
+
+/// `COMM[PID]:KIND`, and `:fdN` for an fd: a task holder in one token.
+pub(crate) fn held_by_token(line: &mut Line, h: &bindings::rl_holder) {
+    line.cstr(&h.comm)
+        .str("[")
+        .i64(h.pid.into())
+        .str("]:")
+        .str(kind_name(h.kind));
+    if h.fd >= 0 {
+        line.str(":fd").i64(h.fd.into());
+    }
+}
+
+/// A holder kind's name, as `kind=` prints it.
+fn kind_name(kind: u32) -> &'static str {
+    use bindings::*;
+    match kind {
+        x if x == rl_holder_kind_RL_H_MOUNT => "mount",
+        x if x == rl_holder_kind_RL_H_CWD => "cwd",
+        x if x == rl_holder_kind_RL_H_ROOT => "root",
+        x if x == rl_holder_kind_RL_H_EXE => "exe",
+        x if x == rl_holder_kind_RL_H_FD => "fd",
+        x if x == rl_holder_kind_RL_H_MMAP => "mmap",
+        x if x == rl_holder_kind_RL_H_NSFS => "nsfs",
+        x if x == rl_holder_kind_RL_H_NSFS_MOUNT => "nsfs_mount",
+        x if x == rl_holder_kind_RL_H_FS_CONTEXT => "fs_context",
+        x if x == rl_holder_kind_RL_H_SWAP => "swap",
+        x if x == rl_holder_kind_RL_H_LOOP => "loop",
+        _ => "?",
     }
 }

@@ -73,6 +73,11 @@ pub(crate) struct Ledger {
     /// Where the walk of filesystem types starts: sysfs, the first type
     /// registered at boot (by `mnt_init`), built in and never unregistered.
     first_fs_type: *mut bindings::file_system_type,
+    /// Tells the audit whether holders explain a superblock's references.
+    pub(crate) explain: superblocks::Explain,
+    /// Asks for the holders of a superblock whose unmount was refused to be
+    /// captured (any context).
+    pub(crate) busy: fn(usize),
 }
 
 static LEDGER: AtomicPtr<Ledger> = AtomicPtr::new(core::ptr::null_mut());
@@ -103,7 +108,13 @@ pub(crate) fn get() -> Option<&'static Ledger> {
 
 impl Ledger {
     /// Allocates the ledger with its tables at their documented capacities.
-    pub(crate) fn new() -> Result<impl PinInit<Self, Error>> {
+    /// `explain` is the holder walk the audit asks before it flags a
+    /// superblock; `busy` captures the holders of one whose unmount was
+    /// refused.  Both are joins the ledger's tables do not import.
+    pub(crate) fn new(
+        explain: superblocks::Explain,
+        busy: fn(usize),
+    ) -> Result<impl PinInit<Self, Error>> {
         let inner = Inner {
             sbs: superblocks::Table::new()?,
             events: events::Ring::new()?,
@@ -147,6 +158,8 @@ impl Ledger {
                 (*p).notifier_call = Some(module_notify);
             }),
             first_fs_type,
+            explain,
+            busy,
         }? Error))
     }
 
@@ -437,26 +450,6 @@ impl Store for ControlFile {
                 modules::set_filter(Some(&list[..filter.1]));
             }
         }
-        Ok(())
-    }
-}
-
-/// The `superblocks`, `leaks` and `events` files.
-pub(crate) struct LeaksFile;
-
-impl Show for LeaksFile {
-    fn size_hint(&self) -> usize {
-        64 << 10
-    }
-
-    fn show(&self, m: &SeqFile) -> Result {
-        let l = get().ok_or(ENODEV)?;
-        superblocks::show_leaks(l, m)?;
-        zfs::show_leaks(m);
-        superblocks::show_busy(l, m);
-        superblocks::show_stuck(l, m);
-        bdevs::show_leaks(m);
-        modules::show_leaks(m, bdevs::show_holders_of);
         Ok(())
     }
 }

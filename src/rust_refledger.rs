@@ -32,12 +32,14 @@
 
 mod bdevs;
 mod bindings;
+mod captures;
 mod compat;
 mod debugfs;
 mod events;
 mod evidence;
 mod holders;
 mod kprobe;
+mod leaks;
 mod ledger;
 mod modules;
 mod probes;
@@ -58,7 +60,7 @@ module! {
 }
 
 static SUPERBLOCKS: superblocks::SuperblocksFile = superblocks::SuperblocksFile;
-static LEAKS: ledger::LeaksFile = ledger::LeaksFile;
+static LEAKS: leaks::LeaksFile = leaks::LeaksFile;
 static EVENTS: ledger::EventsFile = ledger::EventsFile;
 static CONTROL: ledger::ControlFile = ledger::ControlFile;
 static BDEVS: bdevs::BdevsFile = bdevs::BdevsFile;
@@ -69,12 +71,14 @@ static ZFS: zfs::ZfsFile = zfs::ZfsFile;
 ///
 /// Fields drop in declaration order, which is the teardown order: first the
 /// debugfs files, so no reader reaches what follows; then the probes, whose
-/// disarming waits for running handlers; last the ledger, which stops the
+/// disarming waits for running handlers; then the captures, which wait for
+/// a capture that a handler asked for; last the ledger, which stops the
 /// audit and unpublishes itself.
 struct RefLedger {
     _dir: Option<debugfs::Dir>,
     _holders: Pin<KBox<holders::HoldersFile>>,
     _probes: KBox<ProbeSet>,
+    _captures: Pin<KBox<captures::Captures>>,
     _ledger: Pin<KBox<Ledger>>,
 }
 
@@ -125,6 +129,8 @@ impl kernel::Module for RefLedger {
             (!p.is_null()).then(|| CStr::from_char_ptr(p))
         };
         let holders = KBox::pin_init(holders::HoldersFile::new(), GFP_KERNEL)?;
+        let captures = KBox::pin_init(captures::Captures::new()?, GFP_KERNEL)?;
+        captures.as_ref().publish();
         // SAFETY: Process context, at load; it only looks symbols up.
         unsafe { bindings::rl_holders_init() };
         // `ProbeSet::new` validates the parameter before anything is armed or
@@ -142,7 +148,10 @@ impl kernel::Module for RefLedger {
             GFP_KERNEL,
         )?;
 
-        let ledger = KBox::pin_init(Ledger::new()?, GFP_KERNEL)?;
+        let ledger = KBox::pin_init(
+            Ledger::new(holders::explained, captures::capture_later)?,
+            GFP_KERNEL,
+        )?;
         ledger.as_ref().publish();
         probes.tracepoints = Some(modules::ModuleProbes::new());
         // Published before the notifier starts, so a module that loads from
@@ -165,6 +174,7 @@ impl kernel::Module for RefLedger {
                 ledger.stop_notifier();
                 ledger::publish_probes(None);
                 drop(probes);
+                drop(captures);
                 drop(ledger);
                 return Err(e);
             }
@@ -174,6 +184,7 @@ impl kernel::Module for RefLedger {
         Ok(Self {
             _dir: Some(dir),
             _holders: holders,
+            _captures: captures,
             _probes: probes,
             _ledger: ledger,
         })

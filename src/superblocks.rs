@@ -145,8 +145,13 @@ pub(crate) enum State {
     Pending,
     /// No mounts, `s_active` up, within the grace period.
     Detached,
-    /// No mounts, `s_active` up, past the grace period.
+    /// No mounts, `s_active` up, past the grace period, and no holder
+    /// found for it.
     Leaked,
+    /// No mounts, `s_active` up, past the grace period, and every
+    /// reference held by a holder the audit found (an `fsopen(2)` context
+    /// that made it and never mounted it): a real holder, never flagged.
+    Held,
     /// `s_active` reached zero; being shut down.
     Dying,
     /// `generic_shutdown_super` ran.
@@ -164,6 +169,7 @@ impl State {
             State::Pending => "pending",
             State::Detached => "detached",
             State::Leaked => "leaked",
+            State::Held => "held",
             State::Dying => "dying",
             State::ShutDown => "shutdown",
             State::Freed => "freed",
@@ -412,6 +418,10 @@ pub(crate) struct Record {
     /// What `%p` prints for `sb`, filled in by the audit (0 until then):
     /// a read of 10,000 lines spent a sixth of its time in `vsnprintf`.
     hid: u64,
+    /// Which record this is, counted from 1 while the module is loaded:
+    /// printed after the hash (`sb=HASH.GEN`), it tells apart superblocks
+    /// that had the same address one after the other.
+    gen: u32,
 }
 
 impl Record {
@@ -463,6 +473,7 @@ impl Record {
             time: now,
             kind,
             sb: self.sb,
+            gen: self.gen,
             fstype: self.id.fstype,
             s_id: self.id.s_id,
             s_active,
@@ -478,6 +489,10 @@ impl Record {
 enum Transition {
     Leak,
     Resolved,
+    /// Past the grace period with no mounts: a leak unless a holder
+    /// explains every reference, which only the audit can tell (a holder
+    /// walk, in process context); handlers leave it to the audit.
+    Suspect,
 }
 
 /// Moves a record to the state its facts say, applying the grace period.
@@ -513,20 +528,32 @@ fn evaluate(r: &mut Record, now: u64, grace: u64) -> Option<Transition> {
         if r.no_mounts_since == 0 {
             r.no_mounts_since = now;
         }
-        if now.saturating_sub(r.no_mounts_since) >= grace {
-            State::Leaked
-        } else {
+        if now.saturating_sub(r.no_mounts_since) < grace {
             State::Detached
+        } else {
+            // A held one is walked again at every audit, in case its holder
+            // went and something else kept the reference.
+            if r.state != State::Leaked {
+                t = Some(Transition::Suspect);
+            }
+            match r.state {
+                State::Leaked | State::Held => r.state,
+                _ => State::Detached,
+            }
         }
     };
-    if new == State::Leaked && r.state != State::Leaked {
-        r.flagged = now;
-        r.resolved = false;
-        r.reported = false;
-        t = Some(Transition::Leak);
-    }
     r.set_state(new, now);
     t
+}
+
+/// Flags a record as leaked: the audit found no holder for the references
+/// it has with no mounts.
+fn flag(r: &mut Record, now: u64) -> Transition {
+    r.flagged = now;
+    r.resolved = false;
+    r.reported = false;
+    r.set_state(State::Leaked, now);
+    Transition::Leak
 }
 
 /// A first-in first-out list of record slots.
@@ -581,6 +608,9 @@ pub(crate) struct Table {
     resolved: Fifo,
     sites: KVVec<Site>,
     next_site: u64,
+    /// The last record generation given; never reset, so that a `reset`
+    /// does not give an id again.
+    last_gen: u32,
     /// One past the highest slot used since the last clear: walks stop
     /// there.  Free slots are reused last freed first, so under churn this
     /// stays near the number of superblocks tracked at once, not the
@@ -612,6 +642,7 @@ impl Table {
             resolved: Fifo::new()?,
             sites: KVVec::from_elem(Site::default(), MAX_SITES, GFP_KERNEL)?,
             next_site: 0,
+            last_gen: 0,
             hwm: 0,
             dropped: 0,
         })
@@ -793,9 +824,11 @@ impl Table {
             self.dropped += 1;
             return None;
         };
+        self.last_gen = self.last_gen.wrapping_add(1).max(1);
         self.recs[i] = Record {
             used: true,
             sb,
+            gen: self.last_gen,
             // SAFETY: `sb` is live per the safety contract, and listed
             // under `sb_lock` when `listed`.
             id: unsafe {
@@ -826,6 +859,11 @@ impl Table {
             ev: *ev,
         };
         id
+    }
+
+    /// The generation of the record of live superblock `sb`, or 0.
+    pub(crate) fn gen(&self, sb: usize) -> u32 {
+        self.find(sb).map_or(0, |i| self.recs[i].gen)
     }
 
     /// Whether `sb` is a tracked, not freed superblock of type `fstype`.
@@ -1060,6 +1098,10 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
         if let Some(e) = inner.sbs.note_busy(data[0], now, &ev, Kind::UmountBusy) {
             inner.events.push(e);
         }
+        drop(guard);
+        // Who holds it, from process context soon: they may be gone by the
+        // time anyone reads `leaks`.
+        (l.busy)(data[0]);
         return;
     }
     if ret != 0 {
@@ -1365,6 +1407,8 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
         let mut nreports = 0;
         let mut no_hid = [(0usize, 0usize); AUDIT_BATCH];
         let mut nno_hid = 0;
+        let mut suspects = [(0usize, 0usize); AUDIT_BATCH];
+        let mut nsuspects = 0;
         {
             let mut guard = l.inner.lock();
             let inner = &mut *guard;
@@ -1379,14 +1423,13 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
                 }
                 if r.seen {
                     let r = &mut inner.sbs.recs[i];
-                    if let Some(t) = evaluate(r, now, grace) {
-                        note_transition(r, t, now, &mut inner.events);
-                    }
-                    let r = &mut inner.sbs.recs[i];
-                    if r.state == State::Leaked && !r.reported {
-                        r.reported = true;
-                        reports[nreports] = i;
-                        nreports += 1;
+                    match evaluate(r, now, grace) {
+                        Some(Transition::Suspect) => {
+                            suspects[nsuspects] = (i, r.sb);
+                            nsuspects += 1;
+                        }
+                        Some(t) => note_transition(r, t, now, &mut inner.events),
+                        None => {}
                     }
                 } else if r.first_seen < start_ns
                     && (r.state == State::ShutDown
@@ -1406,6 +1449,26 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
                         inner.sbs.recs[i].set_state(State::Dying, now);
                     }
                 }
+            }
+        }
+        // Each suspect is judged by a holder walk, with the lock dropped;
+        // then, under it, flagged or held if it has not moved on meanwhile.
+        for &(i, sb) in &suspects[..nsuspects] {
+            let explained = (l.explain)(sb) == Some(true);
+            let mut guard = l.inner.lock();
+            let inner = &mut *guard;
+            let r = &mut inner.sbs.recs[i];
+            if !r.used || r.sb != sb || !matches!(r.state, State::Detached | State::Held) {
+                continue;
+            }
+            if explained {
+                r.set_state(State::Held, now);
+            } else {
+                let t = flag(r, now);
+                note_transition(r, t, now, &mut inner.events);
+                r.reported = true;
+                reports[nreports] = i;
+                nreports += 1;
             }
         }
         // Printed with the lock dropped, from a copy: the record may have
@@ -1457,6 +1520,7 @@ fn note_transition(r: &Record, t: Transition, now: u64, events: &mut events::Rin
     match t {
         Transition::Leak => events.push(r.event(Kind::Leak, now, None, r.s_active)),
         Transition::Resolved => events.push(r.event(Kind::Resolved, now, None, r.s_active)),
+        Transition::Suspect => {}
     }
 }
 
@@ -1471,6 +1535,7 @@ fn report_leak(r: &Record, stalled_ms: u64) {
             fstype.as_ptr().cast(),
             s_id.as_ptr().cast(),
             r.sb as *const c_void,
+            r.gen,
             r.s_active,
             stalled_ms as usize,
         )
@@ -1480,7 +1545,7 @@ fn report_leak(r: &Record, stalled_ms: u64) {
 /// Prints `sb=<id> fstype=.. s_id=.. dev=M:m` (no newline).
 fn show_identity(m: &SeqFile, r: &Record) {
     m.hashed_as(c_str!("sb=%p"), r.sb);
-    seq_print!(m, "{}", Names(&r.id));
+    seq_print!(m, ".{}{}", r.gen, Names(&r.id));
 }
 
 /// ` fstype=.. s_id=.. dev=M:m`, as [`show_identity`] prints after `sb=`.
@@ -1568,58 +1633,16 @@ fn copy_bare(l: &Ledger, i: usize) -> Option<Record> {
     r.used.then_some(*r)
 }
 
-/// What a `superblocks` line shows of a record: copied out under the lock,
-/// a third of a whole [`Record`].
-#[derive(Clone, Copy)]
-struct Row {
-    sb: usize,
-    hid: u64,
-    id: Identity,
-    state: State,
-    state_since: u64,
-    s_active: i32,
-    mounts: i32,
-    mounts_exact: bool,
-    unmounted: i32,
-    first_seen: u64,
-    last_umount: u64,
-    shutdown: u64,
-    n_releases: u32,
-    n_acquires: u32,
-    umount_locked: bool,
-}
+/// Lines the `superblocks` file formats under one taking of the lock.
+/// Formatting straight from the table, with no copy of the record, halves
+/// what a line costs; eight lines keep a handler waiting a few microseconds
+/// at most.
+const LINE_BATCH: usize = 8;
 
-/// Rows a reader copies under one taking of the lock (see [`AUDIT_BATCH`]).
-const ROW_BATCH: usize = 32;
-
-/// Copies what the `superblocks` file shows of records `start..` into
-/// `rows` (`None` for an unused slot), under one taking of the lock.
-fn copy_rows(l: &Ledger, start: usize, rows: &mut [Option<Row>]) {
-    let inner = l.inner.lock();
-    for (r, dst) in inner.sbs.recs[start..].iter().zip(rows.iter_mut()) {
-        *dst = row(r);
-    }
-}
-
-/// What the `superblocks` file shows of `r`, if it is used.
-fn row(r: &Record) -> Option<Row> {
-    r.used.then_some(Row {
-        sb: r.sb,
-        hid: r.hid,
-        id: r.id,
-        state: r.state,
-        state_since: r.state_since,
-        s_active: r.s_active,
-        mounts: r.mounts,
-        mounts_exact: r.mounts_exact,
-        unmounted: r.unmounted,
-        first_seen: r.first_seen,
-        last_umount: r.last_umount,
-        shutdown: r.shutdown,
-        n_releases: r.n_releases,
-        n_acquires: r.n_acquires,
-        umount_locked: r.umount_locked,
-    })
+/// The generation of the record of the live superblock at `sb` (the part
+/// of its id after the dot), or 0 when it has none.
+pub(crate) fn gen_of(l: &Ledger, sb: usize) -> u32 {
+    l.inner.lock().sbs.gen(sb)
 }
 
 /// How many slots a reader walks (see [`Table::slots`]).
@@ -1682,18 +1705,17 @@ impl Show for SuperblocksFile {
                 types
             );
         }
-        // One record at a time, so probe handlers never wait long for the
-        // lock.  Slots keep their records, so the order is stable.  A line
-        // is built without `core::fmt` (see `Line`) and written with one
-        // call; only a record the audit has not yet given an id (`hid`)
-        // costs a second, `%p`, call.
+        // A few records at a time (`LINE_BATCH`), so probe handlers never
+        // wait long for the lock.  Slots keep their records, so the order is
+        // stable.  A line is built without `core::fmt` (see `Line`) and
+        // written with one call; only a record the audit has not yet given
+        // an id (`hid`) costs a second, `%p`, call.
         let mut line = Line::new();
-        let mut rows = KVVec::from_elem(None, ROW_BATCH, GFP_KERNEL)?;
         let n = slots(l);
-        for start in (0..n).step_by(ROW_BATCH) {
-            let batch = &mut rows[..ROW_BATCH.min(n - start)];
-            copy_rows(l, start, batch);
-            for r in batch.iter().flatten() {
+        for start in (0..n).step_by(LINE_BATCH) {
+            let inner = l.inner.lock();
+            let end = (start + LINE_BATCH).min(n);
+            for r in inner.sbs.recs[start..end].iter().filter(|r| r.used) {
                 show_row(m, &mut line, r, now);
             }
         }
@@ -1701,13 +1723,16 @@ impl Show for SuperblocksFile {
     }
 }
 
-/// One `superblocks` line.
-fn show_row(m: &SeqFile, line: &mut Line, r: &Row, now: u64) {
+/// One `superblocks` line, formatted with the ledger's lock held: it
+/// neither sleeps nor allocates (`seq_write` copies into the buffer the
+/// seq_file core allocated, and a line that does not fit is retried by it).
+fn show_row(m: &SeqFile, line: &mut Line, r: &Record, now: u64) {
     if r.hid != 0 {
         line.str("sb=").hex16(r.hid);
     } else {
         m.hashed_as(c_str!("sb=%p"), r.sb);
     }
+    line.str(".").u64(r.gen.into());
     let id = &r.id;
     line.str(" fstype=")
         .name(id.fstype.raw())
@@ -1780,9 +1805,31 @@ fn events_kind(k: Kind) -> &'static str {
     }
 }
 
+/// Whether a holder explains every reference of the superblock at this
+/// address (`None`: it cannot be told).  A join of the ledger with the
+/// kernel's objects (see `holders`), given to the ledger at load, so that
+/// this table never imports it.  Process context.
+pub(crate) type Explain = fn(usize) -> Option<bool>;
+
+/// What the `leaks` file adds under a busy or leaked superblock: who holds
+/// it, found by a join of the ledger with the kernel's objects (see
+/// `holders`); this table only says where it goes.
+pub(crate) trait HolderReport {
+    /// Appends ` held_by=...`, naming the first holder found, if any.
+    fn held_by(&self, m: &SeqFile);
+    /// Prints the balance and one line per holder, each indented by two
+    /// spaces.
+    fn show(&self, m: &SeqFile);
+}
+
 /// The superblock part of the `leaks` file: each flagged superblock, with
-/// its evidence.
-pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
+/// its evidence and, from `walk` (given the superblock's address, for one
+/// not yet shut down), its holders.
+pub(crate) fn show_leaks<H: HolderReport>(
+    l: &Ledger,
+    m: &SeqFile,
+    walk: impl Fn(usize) -> Option<H>,
+) -> Result {
     audit(l);
     let now = now_ns();
     for i in 0..slots(l) {
@@ -1816,9 +1863,19 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
         if r.mounts_exact {
             seq_print!(m, " unexplained={}", (r.s_active - r.mounts).max(0));
         }
-        seq_print!(m, " releases={} acquires={}\n", r.n_releases, r.n_acquires);
+        seq_print!(m, " releases={} acquires={}", r.n_releases, r.n_acquires);
+        let holders = (!r.resolved && !matches!(r.state, State::ShutDown | State::Freed))
+            .then(|| walk(r.sb))
+            .flatten();
+        if let Some(h) = &holders {
+            h.held_by(m);
+        }
+        seq_print!(m, "\n");
         for s in Iterator::chain(rel.iter(), acq.iter()).flatten() {
             show_site(m, s);
+        }
+        if let Some(h) = &holders {
+            h.show(m);
         }
     }
     Ok(())
@@ -1826,8 +1883,12 @@ pub(crate) fn show_leaks(l: &Ledger, m: &SeqFile) -> Result {
 
 /// The busy part of `leaks`: superblocks an unmount or export was refused
 /// for, with what held them: a mount in use is a real holder; a leaked
-/// reference is not.
-pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
+/// reference is not.  `walk` finds who holds one now (see [`show_leaks`]).
+pub(crate) fn show_busy<H: HolderReport>(
+    l: &Ledger,
+    m: &SeqFile,
+    walk: impl Fn(usize) -> Option<H>,
+) {
     for i in 0..slots(l) {
         let Some(r) = copy_bare(l, i) else {
             continue;
@@ -1839,6 +1900,7 @@ pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
             State::Live => "real_holder:mounted_and_in_use",
             State::Pending => "real_holder:unmounted_but_files_open",
             State::Leaked | State::Detached => "leaked_reference",
+            State::Held => "real_holder:held_without_mounts",
             State::Frozen => "real_holder:frozen",
             _ => "shutting_down",
         };
@@ -1853,7 +1915,15 @@ pub(crate) fn show_busy(l: &Ledger, m: &SeqFile) {
             r.s_active
         );
         show_mounts(m, &r);
-        seq_print!(m, " verdict={}\n", verdict);
+        seq_print!(m, " verdict={}", verdict);
+        let holders = walk(r.sb);
+        if let Some(h) = &holders {
+            h.held_by(m);
+        }
+        seq_print!(m, "\n");
+        if let Some(h) = &holders {
+            h.show(m);
+        }
     }
 }
 

@@ -74,6 +74,9 @@ pub(crate) struct HoldRecord {
     /// References taken and not given back by the call.
     kept: i32,
     sb: usize,
+    /// The generation of `sb`'s record when the hold ran (its id's second
+    /// part), 0 when it had none.
+    sb_gen: u32,
     ev: Evidence,
 }
 
@@ -203,6 +206,7 @@ fn hold_exit(regs: &Regs, data: &ProbeData) {
         result: result as i32,
         kept,
         sb,
+        sb_gen: 0,
         ev: Evidence::capture_regs(regs, data[1]),
     };
     let flag = result == ZFS_EBUSY && kept > 0;
@@ -210,6 +214,8 @@ fn hold_exit(regs: &Regs, data: &ProbeData) {
         return;
     };
     let inner = &mut *guard;
+    let mut rec = rec;
+    rec.sb_gen = inner.sbs.gen(sb);
     let z = &mut inner.zfs;
     let i = (z.nrecent % RECENT as u64) as usize;
     z.recent[i] = rec;
@@ -340,6 +346,7 @@ fn show_hold(m: &SeqFile, prefix: &str, r: &HoldRecord) {
     );
     if r.sb != 0 {
         m.hashed(r.sb);
+        seq_print!(m, ".{}", r.sb_gen);
     } else {
         seq_print!(m, "-");
     }

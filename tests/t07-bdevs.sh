@@ -26,7 +26,7 @@ udevadm settle 2>/dev/null
 sbdev=$(mountpoint -d "$work/m")
 sbline=$(sb_line "$sbdev")
 diag "$sbline"
-sb=$(sed -n 's/^sb=\([0-9a-f]*\) .*/\1/p' <<<"$sbline")
+sb=$(sed -n 's/^sb=\([0-9a-f.]*\) .*/\1/p' <<<"$sbline")
 grep -A3 "^dev=$ldev " "$RL_DBG/bdevs" | sed 's/^/# /'
 # Built in on our test kernel, modules on a distribution's.
 loopmod=$(module_or_builtin loop)

@@ -39,7 +39,7 @@ cat "$RL_DBG/zfs" | sed 's/^/# /'
 # A successful hold keeps its reference for the caller, which gives it back
 # with zfsvfs_rele -> zfs_vfs_rele -> deactivate_super.
 t_ok "holds are recorded by dataset and result, keeping one reference" \
-	grep -qE '^hold t=.* dataset=tank/a result=0 kept_refs=1 sb=[0-9a-f]+ .*caller=zfs_ioc_userspace_many' "$RL_DBG/zfs"
+	grep -qE '^hold t=.* dataset=tank/a result=0 kept_refs=1 sb=[0-9a-f]+\.[0-9]+ .*caller=zfs_ioc_userspace_many' "$RL_DBG/zfs"
 t_ok "the userquota hold goes through zfs_prop_set_special" \
 	grep -qE '^hold t=.* dataset=tank/a result=0 .*caller=zfs_prop_set_special' "$RL_DBG/zfs"
 t_ok "every hold's reference came back through zfs_vfs_rele" \
@@ -65,6 +65,12 @@ grep -E 'fstype=zfs' "$RL_DBG/events" | tail -n 5 | sed 's/^/# /'
 sed -n '/^busy /p' "$RL_DBG/leaks" | sed 's/^/# /'
 t_ok "leaks explains the busy export as a real holder" \
 	grep -qE '^busy sb=.* fstype=zfs .* state=live .* verdict=real_holder:mounted_and_in_use' "$RL_DBG/leaks"
+t_ok "the busy export names the shell that holds it" \
+	grep -qE "^busy sb=.* fstype=zfs .* verdict=real_holder:mounted_and_in_use held_by=sleep\[$holder\]:cwd( |\$)" "$RL_DBG/leaks"
+t_ok "with its holder line and a balance that adds up" \
+	bash -c "grep -q '^  holder kind=cwd pid=$holder comm=sleep .* path=$pool_mnt/a\$' $RL_DBG/leaks && grep -q '^  balance .* unexplained=0\$' $RL_DBG/leaks"
+t_ok "and who held it at the refusal" \
+	grep -q "^  at_refusal holder kind=cwd pid=$holder comm=sleep " "$RL_DBG/leaks"
 t_ok "events record the refused unmount" grep -q 'event=umount_busy .*fstype=zfs' "$RL_DBG/events"
 t_ok "nothing is flagged as leaked" bash -c "! grep -qE '^(superblock|zfs_hold_leak) ' $RL_DBG/leaks"
 kill $holder

@@ -89,7 +89,7 @@ t_ok "zfs create tank/a, mounted" \
 
 # A hold before arming: it succeeds, and names tank/a's superblock.
 t_ok "zfs userspace tank/a succeeds before arming" bash -c "zfs userspace tank/a >/dev/null"
-sbid=$(grep -E '^hold .* dataset=tank/a result=0 ' "$RL_DBG/zfs" | tail -n1 | sed -n 's/.* sb=\([0-9a-f]*\) .*/\1/p')
+sbid=$(grep -E '^hold .* dataset=tank/a result=0 ' "$RL_DBG/zfs" | tail -n1 | sed -n 's/.* sb=\([0-9a-f.]*\) .*/\1/p')
 t_ok "refledger names tank/a's superblock in the hold" test -n "$sbid"
 diag "tank/a: $(grep "^sb=$sbid " "$RL_DBG/superblocks")"
 # Each mount holds one s_active reference.  Where zfs runs in the stock

@@ -14,7 +14,7 @@ diag "$(grep -E 'role=sb_(mount|clone) ' "$RL_DBG/probes")"
 # events_of SB KIND: how many events of KIND superblock SB has.
 events_of() { grep -c "event=$2 sb=$1 " "$RL_DBG/events"; }
 # sb_of_mount DIR: the sb= id of the newest superblock mounted on DIR.
-sb_of_mount() { sed -n 's/^sb=\([0-9a-f]*\) .*/\1/p' <<<"$(sb_line "$(mountpoint -d "$1")")"; }
+sb_of_mount() { sed -n 's/^sb=\([0-9a-f.]*\) .*/\1/p' <<<"$(sb_line "$(mountpoint -d "$1")")"; }
 
 t_ok "mount(2) of a tmpfs" mount -t tmpfs rl-kinds "$work/a"
 sb=$(sb_of_mount "$work/a")

@@ -69,11 +69,25 @@ t_ok "control: its one mount, no holder, unexplained=0" \
 	bash -c "grep -q '^# balance s_active=1 mounts=1 detached=0 fs_contexts=0 frozen=0 unexplained=0\$' <<<'$out' && ! grep -q '^holder ' <<<'$out'"
 t_ok "the mount line: in this namespace, with its mountpoint" \
 	has "^mount mnt_id=[0-9]+ mntns=$(stat -Lc %i /proc/self/ns/mnt) where=namespace refs=[0-9]+ path=$work/m\$"
-t_ok "the target line names it (fstype, dev)" has "^# target sb=[0-9a-f]{16} fstype=tmpfs s_id=tmpfs dev=$dev "
+t_ok "the target line names it (fstype, dev)" has "^# target sb=[0-9a-f]{16}\\.[0-9]+ fstype=tmpfs s_id=tmpfs dev=$dev "
 t_ok "dev= names the same superblock" bash -c "echo dev=$dev >$H && grep -q '^# target .* dev=$dev ' $H"
-sb=$(sed -n 's/^# target sb=\([0-9a-f]*\) .*/\1/p' <<<"$out")
+sb=$(sed -n 's/^# target sb=\([0-9a-f.]*\) .*/\1/p' <<<"$out")
 t_ok "sb= names the same superblock" bash -c "echo sb=$sb >$H && grep -q '^# target sb=$sb fstype=tmpfs' $H"
 t_ok "the id is the one superblocks prints" grep -q "^sb=$sb fstype=tmpfs .* dev=$dev " "$RL_DBG/superblocks"
+
+# Ids are unique: superblocks that had the same address one after the
+# other (as tmpfs ones mounted in turn often do) get different ids.
+ids=()
+for i in 1 2 3; do
+	mount -t tmpfs rl-ids "$work/n"
+	ids+=("$(sb_field "$(mountpoint -d "$work/n")" sb)")
+	umount "$work/n"
+done
+diag "ids: ${ids[*]}"
+t_ok "three tmpfs mounted in turn have three different ids" \
+	test "$(printf '%s\n' "${ids[@]}" | sort -u | wc -l)" = 3
+t_ok "the id of one that is gone names nothing now" \
+	bash -c "echo sb=${ids[0]} >$H && grep -q '^# not found' $H"
 
 # A shell whose working directory is in it.
 bg bash -c "cd '$work/m' && exec sleep 1000"
@@ -132,6 +146,20 @@ wait "$p" 2>/dev/null
 
 t_ok "control again: no holder once they are gone" \
 	bash -c "[ \"\$(holders_of '$work/m' | grep -c '^holder ')\" = 0 ]"
+
+# A refused unmount: who held it then is kept, even once they are gone.
+bg bash -c "cd '$work/m' && exec sleep 1000"
+p=${pids[-1]}
+t_ok "umount is refused while a shell's cwd is inside" bash -c "! umount '$work/m' 2>/dev/null"
+t_ok "the holders at the refusal are captured" \
+	wait_for 10 grep -q "^  at_refusal holder kind=cwd pid=$p comm=sleep " "$RL_DBG/leaks"
+kill "$p"
+wait "$p" 2>/dev/null
+out=$(cat "$RL_DBG/leaks")
+show
+t_ok "after the holder is gone, leaks still names it" \
+	has "^busy sb=$sb .* verdict=real_holder:mounted_and_in_use held_at_refusal_by=sleep\\[$p\\]:cwd\$"
+t_ok "with the balance at the refusal" has '^  at_refusal t=[0-9.]+ s_active=1 mounts=1 unexplained=0 holders=2$'
 
 # Another mount namespace keeps a copy of the mount after it is unmounted
 # here.
@@ -242,15 +270,24 @@ p=${pids[-1]}
 sbline=$(awk '/ fstype=tmpfs .* state=detached / {
 	for (j = 1; j <= NF; j++) if (index($j, "first_seen=") == 1) { t = substr($j, 12) + 0; if (t >= best) { best = t; line = $0 } } }
 	END { print line }' "$RL_DBG/superblocks")
-sb=$(sed -n 's/^sb=\([0-9a-f]*\) .*/\1/p' <<<"$sbline")
+sb=$(sed -n 's/^sb=\([0-9a-f.]*\) .*/\1/p' <<<"$sbline")
 diag "$sbline"
 out=$(holders_of "sb=$sb")
 show
 t_ok "an fs context: named with its task and fd" has "^holder kind=fs_context pid=$p comm=python3[^ ]* mntns=[0-9]+ fd=[0-9]+\$"
 t_ok "balance: s_active=1 mounts=0 fs_contexts=1 unexplained=0" \
 	has '^# balance s_active=1 mounts=0 detached=0 fs_contexts=1 frozen=0 unexplained=0$'
+echo grace_ms=$((1000 * RL_SCALE)) >"$RL_DBG/control"
+echo audit_ms=300 >"$RL_DBG/control"
+t_ok "past the grace period it is held, not leaked" \
+	wait_for 10 bash -c "grep -q '^sb=$sb .* state=held ' $RL_DBG/superblocks"
+t_ok "and leaks does not flag it" bash -c "! grep -q '^superblock sb=$sb ' $RL_DBG/leaks"
 kill "$p"
 wait "$p" 2>/dev/null
+t_ok "once the context is closed the superblock shuts down" \
+	wait_for 10 bash -c "grep -q 'event=shutdown sb=$sb ' $RL_DBG/events"
+echo grace_ms=5000 >"$RL_DBG/control"
+echo audit_ms=1000 >"$RL_DBG/control"
 
 # The #18309 pattern: a reference taken and never given back.
 fixture=$RL_FIX/leakyfs/leakyfs.ko
@@ -266,6 +303,10 @@ show
 t_ok "no mount, no holder" bash -c "! grep -qE '^(mount|holder) ' <<<'$out'"
 t_ok "balance: s_active=1 mounts=0 unexplained=1" \
 	has '^# balance s_active=1 mounts=0 detached=0 fs_contexts=0 frozen=0 unexplained=1$'
+echo grace_ms=$((1000 * RL_SCALE)) >"$RL_DBG/control"
+t_ok "leaks flags it, with its balance under it" \
+	wait_for 10 bash -c "grep -A40 '^superblock .* s_id=tank-t16 ' $RL_DBG/leaks | grep -q '^  balance s_active=1 mounts=0 detached=0 fs_contexts=0 frozen=0 unexplained=1\$'"
+echo grace_ms=5000 >"$RL_DBG/control"
 t_ok "repair: the missing release" bash -c "echo 'repair tank-t16' >$ctl"
 t_ok "rmmod leakyfs" wait_for 5 rmmod leakyfs
 

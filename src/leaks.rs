@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The `leaks` file: everything flagged, from every ledger, with who holds
+//! each busy or leaked superblock now.
+//!
+//! A join: it reads the superblock, OpenZFS, block device and module
+//! ledgers and the holder walk, which know nothing of each other.
+
+use crate::{
+    bdevs,
+    captures::{self, AtRefusal},
+    debugfs::{Line, SeqFile, Show},
+    holders::Holders,
+    ledger, modules,
+    superblocks::{self, HolderReport},
+    zfs,
+};
+use kernel::prelude::*;
+
+/// Who holds a superblock now, and who did at its last refused unmount.
+struct Report {
+    now: Option<Holders>,
+    then: Option<AtRefusal>,
+}
+
+impl HolderReport for Report {
+    fn held_by(&self, m: &SeqFile) {
+        let mut line = Line::new();
+        if let Some(h) = &self.now {
+            h.held_by(&mut line);
+        }
+        if let Some(c) = &self.then {
+            c.held_by(&mut line);
+        }
+        line.write(m);
+    }
+
+    fn show(&self, m: &SeqFile) {
+        if let Some(h) = &self.now {
+            h.show_block(m);
+        }
+        if let Some(c) = &self.then {
+            c.show(m);
+        }
+    }
+}
+
+/// The `leaks` file.
+pub(crate) struct LeaksFile;
+
+impl Show for LeaksFile {
+    fn size_hint(&self) -> usize {
+        64 << 10
+    }
+
+    fn show(&self, m: &SeqFile) -> Result {
+        let l = ledger::get().ok_or(ENODEV)?;
+        let walk = |sb: usize| {
+            Some(Report {
+                now: Holders::of_sb(l.first_fs_type(), sb).ok(),
+                then: AtRefusal::of(sb),
+            })
+        };
+        superblocks::show_leaks(l, m, walk)?;
+        zfs::show_leaks(m);
+        superblocks::show_busy(l, m, walk);
+        superblocks::show_stuck(l, m);
+        bdevs::show_leaks(m);
+        modules::show_leaks(m, bdevs::show_holders_of);
+        let dropped = captures::dropped();
+        if dropped != 0 {
+            let mut line = Line::new();
+            line.str("# at_refusal captures_dropped=")
+                .u64(dropped)
+                .end(m);
+        }
+        Ok(())
+    }
+}
