@@ -28,7 +28,11 @@ const HOLDERS_KEPT: usize = 6;
 
 /// Superblocks whose unmount was refused, waiting for a walk: a handler
 /// claims a zero slot with a compare-and-swap; the work takes them back.
-static PENDING: [AtomicUsize; PENDING_SLOTS] = [const { AtomicUsize::new(0) }; PENDING_SLOTS];
+static PENDING: [AtomicUsize; PENDING_SLOTS] = [EMPTY_SLOT; PENDING_SLOTS];
+/// An empty slot of [`PENDING`]: a `const` item, so the array can repeat it
+/// (an inline `const` block needs a newer rustc than 6.12's minimum).
+#[allow(clippy::declare_interior_mutable_const)]
+const EMPTY_SLOT: AtomicUsize = AtomicUsize::new(0);
 /// Requests dropped because every slot was taken.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// The captures, published while the table exists.

@@ -69,6 +69,14 @@ const DIGIT_PAIRS: &[u8; 200] = b"\
     6061626364656667686970717273747576777879\
     8081828384858687888990919293949596979899";
 
+/// The bytes of a C string kept in a fixed array, up to its NUL (all of
+/// them when there is none).
+// `c_char` is `i8` in some kernels' crates and `u8` in others.
+#[allow(clippy::unnecessary_cast)]
+fn c_bytes(s: &[kernel::ffi::c_char]) -> impl Iterator<Item = u8> + '_ {
+    s.iter().take_while(|&&c| c != 0).map(|&c| c as u8)
+}
+
 /// The longest line a [`Line`] holds, newline included; longer lines are cut.
 const LINE_MAX: usize = 512;
 
@@ -149,14 +157,10 @@ impl Line {
     /// names: bytes that are not printable ASCII, spaces and `=` become `_`;
     /// `-` when empty.
     pub(crate) fn cstr(&mut self, s: &[kernel::ffi::c_char]) -> &mut Self {
-        let len = s.iter().position(|&c| c == 0).unwrap_or(s.len());
-        if len == 0 {
+        if c_bytes(s).next().is_none() {
             return self.str("-");
         }
-        for &c in &s[..len] {
-            // `c_char` is `i8` in some kernels' crates and `u8` in others.
-            #[allow(clippy::unnecessary_cast)]
-            let c = c as u8;
+        for c in c_bytes(s) {
             let c = if c.is_ascii_graphic() && c != b'=' {
                 c
             } else {
@@ -172,13 +176,10 @@ impl Line {
     /// and bytes that are not printable ASCII as `\ooo` (octal), so the
     /// path stays one token; `-` when empty.
     pub(crate) fn path(&mut self, s: &[kernel::ffi::c_char]) -> &mut Self {
-        let len = s.iter().position(|&c| c == 0).unwrap_or(s.len());
-        if len == 0 {
+        if c_bytes(s).next().is_none() {
             return self.str("-");
         }
-        for &c in &s[..len] {
-            #[allow(clippy::unnecessary_cast)]
-            let c = c as u8;
+        for c in c_bytes(s) {
             if c.is_ascii_graphic() && c != b'\\' {
                 self.bytes(&[c]);
             } else {

@@ -292,19 +292,13 @@ void rl_for_each_open_bdev(void (*f)(struct block_device *bdev, void *holder,
 {
 	struct super_block *sb = blockdev_superblock;
 	struct inode *inode;
-	unsigned long state;
 
 	spin_lock(&sb->s_inode_list_lock);
 	list_for_each_entry(inode, &sb->s_inodes, i_sb_list) {
 		struct block_device *bdev;
 
 		spin_lock(&inode->i_lock);
-#ifdef RL_INODE_STATE_ACCESSORS
-		state = inode_state_read(inode);
-#else
-		state = inode->i_state;
-#endif
-		if (!(state & (I_FREEING | I_WILL_FREE | I_NEW))) {
+		if (rl_inode_usable_locked(inode)) {
 			bdev = I_BDEV(inode);
 			if (atomic_read(&bdev->bd_openers) > 0)
 				f(bdev, READ_ONCE(bdev->bd_holder),

@@ -142,6 +142,23 @@ void rl_for_each_open_bdev(void (*f)(struct block_device *bdev, void *holder,
 				     const struct blk_holder_ops *hops, void *arg),
 			   void *arg);
 
+/*
+ * Whether a block device inode is usable: not being set up or freed, as
+ * iterate_bdevs() checks it.  The caller holds inode->i_lock.  (Static
+ * inline, for helpers.c and holders.c; bindgen leaves it out.)
+ */
+static inline bool rl_inode_usable_locked(struct inode *inode)
+{
+	unsigned long state;
+
+#ifdef RL_INODE_STATE_ACCESSORS
+	state = inode_state_read(inode);
+#else
+	state = inode->i_state;
+#endif
+	return !(state & (I_FREEING | I_WILL_FREE | I_NEW));
+}
+
 /* tracepoint_synchronize_unregister(), an inline function. */
 void rl_tracepoint_synchronize_unregister(void);
 

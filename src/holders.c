@@ -611,7 +611,7 @@ static void rl_grab_loops(struct rl_walk *w)
 	list_for_each_entry(inode, &bsb->s_inodes, i_sb_list) {
 		struct block_device *bdev = I_BDEV(inode);
 		struct gendisk *disk;
-		unsigned long state;
+		bool usable;
 
 		if (w->nloops == RL_MAX_LOOPS) {
 			w->o->cut++;
@@ -619,13 +619,9 @@ static void rl_grab_loops(struct rl_walk *w)
 		}
 		/* As rl_for_each_open_bdev(): not one being set up or freed. */
 		spin_lock(&inode->i_lock);
-#ifdef RL_INODE_STATE_ACCESSORS
-		state = inode_state_read(inode);
-#else
-		state = inode->i_state;
-#endif
+		usable = rl_inode_usable_locked(inode);
 		spin_unlock(&inode->i_lock);
-		if (state & (I_FREEING | I_WILL_FREE | I_NEW))
+		if (!usable)
 			continue;
 		/* The disk is freed with its whole-disk inode, after RCU. */
 		disk = READ_ONCE(bdev->bd_disk);
