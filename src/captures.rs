@@ -14,7 +14,7 @@ use crate::{
     debugfs::{Line, SeqFile},
     evidence::now_ns,
     holders::{show_holder, Holders},
-    ledger,
+    ledger, superblocks,
 };
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
@@ -42,6 +42,9 @@ static TABLE: AtomicPtr<Captures> = AtomicPtr::new(core::ptr::null_mut());
 #[derive(Clone, Copy)]
 struct Capture {
     sb: usize,
+    /// The generation of `sb`'s record then: another superblock at the
+    /// same address later is not this one.
+    gen: u32,
     time: u64,
     s_active: i32,
     mounts: u32,
@@ -81,7 +84,7 @@ impl Captures {
         // The same superblock's slot, else an empty one, else the oldest.
         let i = slots
             .iter()
-            .position(|s| s.as_ref().is_some_and(|s| s.sb == c.sb))
+            .position(|s| s.as_ref().is_some_and(|s| s.sb == c.sb && s.gen == c.gen))
             .or_else(|| slots.iter().position(|s| s.is_none()))
             .or_else(|| (0..slots.len()).min_by_key(|&i| slots[i].as_ref().map_or(0, |s| s.time)));
         if let Some(i) = i {
@@ -89,10 +92,13 @@ impl Captures {
         }
     }
 
-    /// The last capture of the superblock at `sb`, copied.
-    fn of(&self, sb: usize) -> Option<KBox<Capture>> {
+    /// The last capture of the superblock at `sb` with record `gen`, copied.
+    fn of(&self, sb: usize, gen: u32) -> Option<KBox<Capture>> {
         let slots = self.slots.lock();
-        let c = slots.iter().flatten().find(|c| c.sb == sb)?;
+        let c = slots
+            .iter()
+            .flatten()
+            .find(|c| c.sb == sb && c.gen == gen)?;
         KBox::new(**c, GFP_KERNEL).ok()
     }
 }
@@ -163,6 +169,7 @@ pub unsafe extern "C" fn rl_capture_run() {
         if let Ok(c) = KBox::new(
             Capture {
                 sb,
+                gen: superblocks::gen_of(l, sb),
                 time: now_ns(),
                 s_active: o.s_active,
                 mounts: o.mounts,
@@ -181,13 +188,13 @@ pub unsafe extern "C" fn rl_capture_run() {
 pub(crate) struct AtRefusal(KBox<Capture>);
 
 impl AtRefusal {
-    /// The last capture for `sb`, if any.
-    pub(crate) fn of(sb: usize) -> Option<Self> {
+    /// The last capture for the superblock at `sb` with record `gen`.
+    pub(crate) fn of(sb: usize, gen: u32) -> Option<Self> {
         let t = TABLE.load(Ordering::Acquire);
         // SAFETY: Readers run while the debugfs files exist, which are
         // removed before the table is dropped.
         let table = unsafe { t.as_ref() }?;
-        table.of(sb).map(Self)
+        table.of(sb, gen).map(Self)
     }
 
     /// Appends ` held_at_refusal_by=COMM[PID]:KIND`, for the first task.

@@ -44,12 +44,15 @@
 /*
  * How many fds and mappings one walk visits at most: a bound on the time
  * the RCU read-side section lasts, on a machine with a very large number
- * of either.  What is left is counted in budget_cut.
+ * of either.  What is left (fds, mappings, tasks) is counted in
+ * budget_cut.
  */
 #define RL_WALK_BUDGET (8u << 20)
 
 /* Mount namespaces the target is mounted in, compared with nsfs fds. */
 #define RL_MAX_NS 64
+/* fsopen(2) contexts told apart by their file. */
+#define RL_MAX_CONTEXTS 64
 /* Loop devices looked at; more are counted as cut. */
 #define RL_MAX_LOOPS 256
 
@@ -137,6 +140,9 @@ struct rl_walk {
 	const void *ns[RL_MAX_NS];
 	unsigned int nloops;
 	struct gendisk *loops[RL_MAX_LOOPS];
+	/* fsopen(2) context files counted, so that each counts once. */
+	unsigned int ncontexts;
+	const struct file *contexts[RL_MAX_CONTEXTS];
 	/* The mount namespaces tasks are in; more than RL_MAX_NS: unknown. */
 	unsigned int ntask_ns;
 	u64 task_ns[RL_MAX_NS];
@@ -378,6 +384,22 @@ static bool rl_keeps_ns(struct rl_walk *w, struct file *f, u64 *inum)
 	return false;
 }
 
+/*
+ * Whether `f` is seen for the first time in this walk, among the first
+ * RL_MAX_CONTEXTS files asked about; past that every one counts as new.
+ */
+static bool rl_first_sight(struct rl_walk *w, struct file *f)
+{
+	unsigned int i;
+
+	for (i = 0; i < w->ncontexts; i++)
+		if (w->contexts[i] == f)
+			return false;
+	if (w->ncontexts < RL_MAX_CONTEXTS)
+		w->contexts[w->ncontexts++] = f;
+	return true;
+}
+
 static bool rl_fs_context_of(struct file *f, struct super_block *sb)
 {
 	struct fs_context *fc;
@@ -404,7 +426,9 @@ static void rl_file_holders(struct rl_walk *w, struct task_struct *t, u64 mntns)
 		return;
 	spin_lock(&files->file_lock);
 	fdt = files_fdtable(files);
-	for (fd = 0; fd < fdt->max_fds; fd++) {
+	/* Open fds only: a table may have a million empty slots. */
+	for (fd = find_first_bit(fdt->open_fds, fdt->max_fds); fd < fdt->max_fds;
+	     fd = find_next_bit(fdt->open_fds, fdt->max_fds, fd + 1)) {
 		struct file *f = rcu_dereference_protected(fdt->fd[fd],
 							   lockdep_is_held(&files->file_lock));
 
@@ -412,7 +436,7 @@ static void rl_file_holders(struct rl_walk *w, struct task_struct *t, u64 mntns)
 			continue;
 		if (!w->budget) {
 			o->budget_cut++;
-			continue;
+			break;
 		}
 		w->budget--;
 		if (rl_on(&f->f_path, w->sb)) {
@@ -424,7 +448,12 @@ static void rl_file_holders(struct rl_walk *w, struct task_struct *t, u64 mntns)
 			if (h)
 				h->id = inum;
 		} else if (rl_fs_context_of(f, w->sb)) {
-			o->fs_contexts++;
+			/*
+			 * One reference per context, however many fd tables
+			 * share its file (fork, CLONE_FILES, threads).
+			 */
+			if (rl_first_sight(w, f))
+				o->fs_contexts++;
 			rl_add(o, RL_H_FS_CONTEXT, t, mntns, fd);
 		}
 	}
@@ -441,16 +470,21 @@ static void rl_mm_holders(struct rl_walk *w, struct task_struct *t, u64 mntns)
 
 	if (!mm || (t->flags & PF_KTHREAD))
 		return;
-	exe = rcu_dereference(mm->exe_file);
-	if (exe && rl_on(&exe->f_path, w->sb)) {
-		h = rl_add(w->o, RL_H_EXE, t, mntns, -1);
-		if (h)
-			rl_path(h->path, sizeof(h->path), &exe->f_path);
-	}
 	/* Never wait for a task that holds its mmap lock (maybe stuck). */
 	if (!mmap_read_trylock(mm)) {
 		w->o->mm_busy++;
 		return;
+	}
+	/*
+	 * Under the mmap lock: prctl(PR_SET_MM_EXE_FILE) replaces exe_file
+	 * with it held for writing, and then puts the old file, whose dentry
+	 * (a memfd's) may be freed at once.
+	 */
+	exe = rcu_dereference_protected(mm->exe_file, lockdep_is_held(&mm->mmap_lock));
+	if (exe && rl_on(&exe->f_path, w->sb)) {
+		h = rl_add(w->o, RL_H_EXE, t, mntns, -1);
+		if (h)
+			rl_path(h->path, sizeof(h->path), &exe->f_path);
 	}
 	{
 		VMA_ITERATOR(vmi, mm, 0);
@@ -492,6 +526,11 @@ static void rl_walk_tasks(struct rl_walk *w)
 	for_each_process_thread(g, t) {
 		unsigned int i;
 
+		if (!w->budget) {
+			/* The rest of the tasks are left out, and counted. */
+			w->o->budget_cut++;
+			continue;
+		}
 		w->o->tasks++;
 		task_lock(t);
 		mntns = rl_task_mntns(t);

@@ -98,7 +98,7 @@ struct rl_holders {
 	unsigned int fs_contexts;
 	/* Which parts ran (RL_PART_*); the others are unavailable here. */
 	unsigned int parts;
-	/* Tasks visited; fds and mappings left unvisited by the budget. */
+	/* Tasks visited; tasks, fds and mappings left unvisited by the budget. */
 	unsigned long long tasks;
 	unsigned long long budget_cut;
 	/* Tasks whose mappings were skipped because their mmap lock was busy. */

@@ -200,6 +200,14 @@ impl Holders {
         )
     }
 
+    /// Walks for the holders of the superblock whose record is `gen` at
+    /// `sb`: `None` when the superblock there now is another one (the
+    /// address was reused) or none is listed.
+    pub(crate) fn of_record(l: &ledger::Ledger, sb: usize, gen: u32) -> Option<Self> {
+        let h = Self::of_sb(l.first_fs_type(), sb).ok()?;
+        (h.out.found != 0 && superblocks::gen_of(l, sb) == gen).then_some(h)
+    }
+
     /// The references no holder explains, if the mounts could be counted.
     pub(crate) fn unexplained(&self) -> Option<i64> {
         let o = &self.out;

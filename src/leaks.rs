@@ -55,10 +55,10 @@ impl Show for LeaksFile {
 
     fn show(&self, m: &SeqFile) -> Result {
         let l = ledger::get().ok_or(ENODEV)?;
-        let walk = |sb: usize| {
+        let walk = |sb: usize, gen: u32| {
             Some(Report {
-                now: Holders::of_sb(l.first_fs_type(), sb).ok(),
-                then: AtRefusal::of(sb),
+                now: Holders::of_record(l, sb, gen),
+                then: AtRefusal::of(sb, gen),
             })
         };
         superblocks::show_leaks(l, m, walk)?;

@@ -413,8 +413,6 @@ pub(crate) struct Record {
     /// `s_umount` held by someone when last audited (an unmount or
     /// remount in progress, or one stuck).
     umount_locked: bool,
-    /// Its leak was printed to the kernel log.
-    reported: bool,
     /// What `%p` prints for `sb`, filled in by the audit (0 until then):
     /// a read of 10,000 lines spent a sixth of its time in `vsnprintf`.
     hid: u64,
@@ -551,7 +549,6 @@ fn evaluate(r: &mut Record, now: u64, grace: u64) -> Option<Transition> {
 fn flag(r: &mut Record, now: u64) -> Transition {
     r.flagged = now;
     r.resolved = false;
-    r.reported = false;
     r.set_state(State::Leaked, now);
     Transition::Leak
 }
@@ -1407,7 +1404,7 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
         let mut nreports = 0;
         let mut no_hid = [(0usize, 0usize); AUDIT_BATCH];
         let mut nno_hid = 0;
-        let mut suspects = [(0usize, 0usize); AUDIT_BATCH];
+        let mut suspects = [(0usize, 0usize, 0u32); AUDIT_BATCH];
         let mut nsuspects = 0;
         {
             let mut guard = l.inner.lock();
@@ -1425,7 +1422,7 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
                     let r = &mut inner.sbs.recs[i];
                     match evaluate(r, now, grace) {
                         Some(Transition::Suspect) => {
-                            suspects[nsuspects] = (i, r.sb);
+                            suspects[nsuspects] = (i, r.sb, r.gen);
                             nsuspects += 1;
                         }
                         Some(t) => note_transition(r, t, now, &mut inner.events),
@@ -1453,12 +1450,23 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
         }
         // Each suspect is judged by a holder walk, with the lock dropped;
         // then, under it, flagged or held if it has not moved on meanwhile.
-        for &(i, sb) in &suspects[..nsuspects] {
+        for &(i, sb, gen) in &suspects[..nsuspects] {
             let explained = (l.explain)(sb) == Some(true);
             let mut guard = l.inner.lock();
             let inner = &mut *guard;
             let r = &mut inner.sbs.recs[i];
-            if !r.used || r.sb != sb || !matches!(r.state, State::Detached | State::Held) {
+            // The walk took a while: still the same superblock, still
+            // without mounts, and still past its grace period (a mount
+            // and unmount meanwhile starts it again).
+            let now = now_ns();
+            if !r.used
+                || r.sb != sb
+                || r.gen != gen
+                || r.has_mounts
+                || r.no_mounts_since == 0
+                || now.saturating_sub(r.no_mounts_since) < grace
+                || !matches!(r.state, State::Detached | State::Held)
+            {
                 continue;
             }
             if explained {
@@ -1466,7 +1474,6 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
             } else {
                 let t = flag(r, now);
                 note_transition(r, t, now, &mut inner.events);
-                r.reported = true;
                 reports[nreports] = i;
                 nreports += 1;
             }
@@ -1823,12 +1830,12 @@ pub(crate) trait HolderReport {
 }
 
 /// The superblock part of the `leaks` file: each flagged superblock, with
-/// its evidence and, from `walk` (given the superblock's address, for one
-/// not yet shut down), its holders.
+/// its evidence and, from `walk` (given the superblock's address and its
+/// record's generation, for one not being shut down), its holders.
 pub(crate) fn show_leaks<H: HolderReport>(
     l: &Ledger,
     m: &SeqFile,
-    walk: impl Fn(usize) -> Option<H>,
+    walk: impl Fn(usize, u32) -> Option<H>,
 ) -> Result {
     audit(l);
     let now = now_ns();
@@ -1864,9 +1871,10 @@ pub(crate) fn show_leaks<H: HolderReport>(
             seq_print!(m, " unexplained={}", (r.s_active - r.mounts).max(0));
         }
         seq_print!(m, " releases={} acquires={}", r.n_releases, r.n_acquires);
-        let holders = (!r.resolved && !matches!(r.state, State::ShutDown | State::Freed))
-            .then(|| walk(r.sb))
-            .flatten();
+        let holders = (!r.resolved
+            && !matches!(r.state, State::Dying | State::ShutDown | State::Freed))
+        .then(|| walk(r.sb, r.gen))
+        .flatten();
         if let Some(h) = &holders {
             h.held_by(m);
         }
@@ -1887,7 +1895,7 @@ pub(crate) fn show_leaks<H: HolderReport>(
 pub(crate) fn show_busy<H: HolderReport>(
     l: &Ledger,
     m: &SeqFile,
-    walk: impl Fn(usize) -> Option<H>,
+    walk: impl Fn(usize, u32) -> Option<H>,
 ) {
     for i in 0..slots(l) {
         let Some(r) = copy_bare(l, i) else {
@@ -1916,7 +1924,9 @@ pub(crate) fn show_busy<H: HolderReport>(
         );
         show_mounts(m, &r);
         seq_print!(m, " verdict={}", verdict);
-        let holders = walk(r.sb);
+        let holders = (r.state != State::Dying)
+            .then(|| walk(r.sb, r.gen))
+            .flatten();
         if let Some(h) = &holders {
             h.held_by(m);
         }
