@@ -5,19 +5,20 @@
 
 t_ok "insmod succeeds" rl_load
 t_ok "debugfs directory exists" test -d "$RL_DBG"
-# Every file root-only: control read-write (0600), the rest read-only (0400).
+# Every file root-only: control and holders read-write (0600), the rest
+# read-only (0400).
 modes_ok() {
 	local f want ok=0
 	for f in "$RL_DBG"/*; do
 		want=400
-		[ "$(basename "$f")" = control ] && want=600
+		case $(basename "$f") in control | holders) want=600 ;; esac
 		[ "$(stat -c %a "$f")" = "$want" ] && continue
 		echo "# $(basename "$f") has mode $(stat -c %a "$f"), not $want"
 		ok=1
 	done
 	return $ok
 }
-t_ok "every file is root-only (control 0600, the others 0400)" modes_ok
+t_ok "every file is root-only (control and holders 0600, the others 0400)" modes_ok
 # The debugfs root is 0700, which alone keeps other users out; with it and
 # refledger's directory made traversable for a moment, the files' own modes
 # must still refuse an unprivileged user every read and write.
