@@ -247,14 +247,21 @@ impl Holders {
             .str(" s_active=")
             .i64(o.s_active.into())
             .end(m);
-        self.balance(line.str("# "));
-        line.end(m);
-        for h in self.h.iter().take(o.n as usize) {
-            show_holder(&mut line, h);
-            line.end(m);
-        }
+        self.show_lines(m, &mut line, "# ", "");
         self.footer(&mut line);
         line.end(m);
+    }
+
+    /// The balance line, after `balance_prefix`, then one line per holder,
+    /// after `holder_prefix`: as the `holders` file and `leaks` show them.
+    fn show_lines(&self, m: &SeqFile, line: &mut Line, balance_prefix: &str, holder_prefix: &str) {
+        self.balance(line.str(balance_prefix));
+        line.end(m);
+        for h in self.holders() {
+            line.str(holder_prefix);
+            show_holder(line, h);
+            line.end(m);
+        }
     }
 
     /// Appends `balance s_active=N mounts=N ... unexplained=N`.
@@ -422,13 +429,7 @@ impl Holders {
             return;
         }
         let mut line = Line::new();
-        self.balance(line.str("  "));
-        line.end(m);
-        for h in self.holders() {
-            line.str("  ");
-            show_holder(&mut line, h);
-            line.end(m);
-        }
+        self.show_lines(m, &mut line, "  ", "  ");
         if o.cut != 0 {
             line.str("  # cut=").u64(o.cut).end(m);
         }
