@@ -102,11 +102,6 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 #endif
 }
 
-int rl_current_pid(void)
-{
-	return task_pid_nr(current);
-}
-
 void rl_current_comm(char *buf, size_t len)
 {
 	/*
@@ -175,11 +170,6 @@ bool rl_queue_delayed_work_ms(struct delayed_work *dw, unsigned int ms)
 	 * where system_wq is deprecated and warns when used.
 	 */
 	return schedule_delayed_work(dw, msecs_to_jiffies(ms));
-}
-
-struct delayed_work *rl_to_delayed_work(struct work_struct *work)
-{
-	return to_delayed_work(work);
 }
 
 void rl_symbol_name(char *buf, size_t len, unsigned long addr)
@@ -361,9 +351,4 @@ void rl_rcu_read_lock(void)
 void rl_rcu_read_unlock(void)
 {
 	rcu_read_unlock();
-}
-
-struct task_struct *rl_current_task(void)
-{
-	return current;
 }

@@ -49,10 +49,10 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 				      unsigned int size);
 
 /*
- * The current task's pid, and its name copied raw (up to len bytes of
- * task->comm, without the task lock; not NUL-terminated at 16 bytes).
+ * The current task's name copied raw (up to len bytes of task->comm,
+ * without the task lock; not NUL-terminated at 16 bytes).  The crate's
+ * Task has no accessor for it.
  */
-int rl_current_pid(void);
 void rl_current_comm(char *buf, size_t len);
 
 /*
@@ -66,7 +66,7 @@ u64 rl_ktime_get_ns(void);
 /*
  * The ledger's spinlock (struct spinlock from C, so that Rust code can try
  * to take it: 6.12's `kernel::sync::SpinLock` has no try_lock).  One lockdep
- * class for every instance, with the given name.  See src/sync.rs.
+ * class for every instance, with the given name.  See src/wrappers/sync.rs.
  */
 void rl_spin_lock_init(spinlock_t *lock, const char *name);
 unsigned long rl_spin_lock_irqsave(spinlock_t *lock);
@@ -82,9 +82,6 @@ void rl_init_delayed_work(struct delayed_work *dw, work_func_t fn);
 
 /* schedule_delayed_work(dw, msecs_to_jiffies(ms)), both inline. */
 bool rl_queue_delayed_work_ms(struct delayed_work *dw, unsigned int ms);
-
-/* to_delayed_work(), a macro (container_of). */
-struct delayed_work *rl_to_delayed_work(struct work_struct *work);
 
 /*
  * Formats `addr` as "%ps" (the bare symbol name) into buf.  Used to classify
@@ -183,8 +180,5 @@ int rl_sb_mounts(struct super_block *sb);
 /* rcu_read_lock() and rcu_read_unlock(), inline functions. */
 void rl_rcu_read_lock(void);
 void rl_rcu_read_unlock(void);
-
-/* current, a macro. */
-struct task_struct *rl_current_task(void);
 
 #endif

@@ -30,27 +30,18 @@
 //! never sleep or allocate; every table has a fixed capacity and counts what
 //! it had to drop (see the README).
 
-mod bdevs;
-mod bindings;
-mod captures;
-mod compat;
-mod debugfs;
-mod events;
-mod evidence;
-mod holders;
-mod kprobe;
-mod leaks;
-mod ledger;
-mod modules;
-mod probes;
-mod superblocks;
-mod sync;
-mod tracepoint;
-mod zfs;
+// The layers, bottom up; each imports only from those below it.
+mod join;
+mod tables;
+mod wrappers;
 
+use join::{
+    audit, bdev_handlers, bdevs_file, captures, control, events_file, holders, leaks,
+    ledger::Ledger, modules_file, notifier, sb_handlers, superblocks_file, zfs_file, zfs_handlers,
+};
 use kernel::{c_str, prelude::*};
-use ledger::Ledger;
-use probes::ProbeSet;
+use tables::modules;
+use wrappers::{bindings, debugfs, probes::ProbeSet};
 
 module! {
     type: RefLedger,
@@ -59,13 +50,13 @@ module! {
     license: "GPL",
 }
 
-static SUPERBLOCKS: superblocks::SuperblocksFile = superblocks::SuperblocksFile;
+static SUPERBLOCKS: superblocks_file::SuperblocksFile = superblocks_file::SuperblocksFile;
 static LEAKS: leaks::LeaksFile = leaks::LeaksFile;
-static EVENTS: ledger::EventsFile = ledger::EventsFile;
-static CONTROL: ledger::ControlFile = ledger::ControlFile;
-static BDEVS: bdevs::BdevsFile = bdevs::BdevsFile;
-static MODULES: modules::ModulesFile = modules::ModulesFile;
-static ZFS: zfs::ZfsFile = zfs::ZfsFile;
+static EVENTS: events_file::EventsFile = events_file::EventsFile;
+static CONTROL: control::ControlFile = control::ControlFile;
+static BDEVS: bdevs_file::BdevsFile = bdevs_file::BdevsFile;
+static MODULES: modules_file::ModulesFile = modules_file::ModulesFile;
+static ZFS: zfs_file::ZfsFile = zfs_file::ZfsFile;
 
 /// The loaded module.
 ///
@@ -91,7 +82,9 @@ impl Drop for RefLedger {
         self._dir = None;
         self._ledger.stop_audit();
         self._ledger.stop_notifier();
-        ledger::publish_probes(None);
+        notifier::publish_probes(None);
+        // Before the probe set unregisters the tracepoints.
+        modules::stop_counting();
     }
 }
 
@@ -138,26 +131,26 @@ impl kernel::Module for RefLedger {
         let mut probes = KBox::new(
             ProbeSet::new(
                 &[
-                    &superblocks::SPECS,
-                    &bdevs::SPECS,
+                    &sb_handlers::SPECS,
+                    &bdev_handlers::SPECS,
                     &modules::SPECS,
-                    &zfs::SPECS,
+                    &zfs_handlers::SPECS,
                 ],
                 extra,
             )?,
             GFP_KERNEL,
         )?;
 
-        let ledger = KBox::pin_init(
-            Ledger::new(holders::explained, captures::capture_later)?,
-            GFP_KERNEL,
-        )?;
+        let ledger = KBox::pin_init(Ledger::new(Some(audit::audit_work))?, GFP_KERNEL)?;
         ledger.as_ref().publish();
-        probes.tracepoints = Some(modules::ModuleProbes::new());
+        // If this fails, counting has not started and nothing is armed: the
+        // probe set unregisters what was registered when it is dropped.
+        let complete = probes.add_tracepoints(modules::tracepoints(), modules::TRACEPOINT_ROLE)?;
+        modules::start_counting(complete);
         // Published before the notifier starts, so a module that loads from
         // now on gets its probes armed; then everything present is armed.
-        ledger::publish_probes(Some(&probes));
-        ledger.start_audit();
+        notifier::publish_probes(Some(&probes));
+        audit::start(&ledger);
         probes.arm_all();
 
         let dir = match make_dir(module, &probes, &holders).and_then(|mut dir| {
@@ -172,7 +165,8 @@ impl kernel::Module for RefLedger {
                 // is freed, so the probes go first.
                 ledger.stop_audit();
                 ledger.stop_notifier();
-                ledger::publish_probes(None);
+                notifier::publish_probes(None);
+                modules::stop_counting();
                 drop(probes);
                 drop(captures);
                 drop(ledger);

@@ -11,7 +11,10 @@
 //! Handlers run in the probed function's context, often atomic: they must not
 //! sleep, take a mutex or allocate with `GFP_KERNEL`.
 
-use crate::bindings;
+use crate::wrappers::{
+    bindings,
+    error::{Unavailable, UnavailableCell},
+};
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use kernel::{container_of, error::to_result, ffi, prelude::*, str::CString, types::Opaque};
 
@@ -127,7 +130,7 @@ pub(crate) struct Probe {
     /// `STATE_IDLE`, `STATE_BUSY` (being armed or disarmed), `STATE_ARMED`.
     state: AtomicI32,
     /// The errno of the last failed registration, or 0.
-    error: AtomicI32,
+    error: UnavailableCell,
 }
 
 impl Probe {
@@ -152,7 +155,7 @@ impl Probe {
             handler,
             hits: AtomicU64::new(0),
             state: AtomicI32::new(STATE_IDLE),
-            error: AtomicI32::new(0),
+            error: UnavailableCell::new(),
         })
     }
 
@@ -191,11 +194,8 @@ impl Probe {
 
     /// The error of the last failed [`Probe::arm`], if the probe is unarmed
     /// because of one.
-    pub(crate) fn error(&self) -> Option<Error> {
-        match self.error.load(Ordering::Relaxed) {
-            0 => None,
-            e => Some(Error::from_errno(e)),
-        }
+    pub(crate) fn error(&self) -> Option<Unavailable> {
+        self.error.get()
     }
 
     /// Hits the kprobe core could not deliver: the probe fired while another
@@ -252,12 +252,12 @@ impl Probe {
         let res = to_result(ret);
         match res {
             Ok(()) => {
-                self.error.store(0, Ordering::Relaxed);
+                self.error.set(None);
                 // INVARIANT: `raw` was registered just above.
                 self.state.store(STATE_ARMED, Ordering::Release);
             }
             Err(e) => {
-                self.error.store(e.to_errno(), Ordering::Relaxed);
+                self.error.set(Some(Unavailable::from_error(e)));
                 self.state.store(STATE_IDLE, Ordering::Release);
             }
         }

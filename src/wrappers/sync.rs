@@ -28,7 +28,7 @@
 //! practice.  In NMI context the bound is much smaller: an NMI that spins
 //! holds up its CPU entirely.
 
-use crate::bindings;
+use crate::wrappers::bindings;
 use core::{
     cell::UnsafeCell,
     ops::{Deref, DerefMut},

@@ -9,10 +9,12 @@
 //! are not armed, so a user can tell "renamed in this kernel" from "inlined"
 //! from "not loaded".
 
-use crate::{
+use crate::wrappers::{
     compat::{self, CStrDisplay},
     debugfs::{seq_print, SeqFile, Show},
-    kprobe::{Handler, Probe},
+    error::Unavailable,
+    kprobe::{Handler, Probe, Regs},
+    tracepoint::TracepointProbe,
 };
 use kernel::{prelude::*, str::CString};
 
@@ -45,13 +47,13 @@ pub(crate) const MAX_EXTRA: usize = 8;
 /// The longest symbol name the kernel has (`KSYM_NAME_LEN` less the NUL).
 const MAX_SYMBOL_LEN: usize = 511;
 
-fn count_only(_regs: &crate::kprobe::Regs) {}
+fn count_only(_regs: &Regs) {}
 
 /// All of refledger's probes, armed or not.
 pub(crate) struct ProbeSet {
     probes: KVec<Pin<KBox<Probe>>>,
-    /// The module ledger's tracepoints, listed with the kprobes.
-    pub(crate) tracepoints: Option<crate::modules::ModuleProbes>,
+    /// Tracepoint probes, with their roles, listed after the kprobes.
+    tracepoints: KVec<(TracepointProbe, &'static str)>,
 }
 
 impl ProbeSet {
@@ -90,8 +92,24 @@ impl ProbeSet {
         }
         Ok(Self {
             probes,
-            tracepoints: None,
+            tracepoints: KVec::new(),
         })
+    }
+
+    /// Adds tracepoint probes, registered by the ledger that owns their
+    /// callbacks, to be listed under `role` and unregistered when the set
+    /// is dropped.  Returns whether every one of them is armed.
+    pub(crate) fn add_tracepoints(
+        &mut self,
+        probes: impl IntoIterator<Item = TracepointProbe>,
+        role: &'static str,
+    ) -> Result<bool> {
+        let mut all = true;
+        for p in probes {
+            all = all && p.armed();
+            self.tracepoints.push((p, role), GFP_KERNEL)?;
+        }
+        Ok(all)
     }
 
     /// Arms, for each role, the first candidate that registers.  A role none
@@ -166,20 +184,6 @@ fn parse_extra(s: &[u8]) -> Result<[&[u8]; MAX_EXTRA]> {
     Ok(out)
 }
 
-/// Why a probe that failed to register is not armed, in words.
-fn reason(e: Error) -> &'static str {
-    match e {
-        e if e == ENOENT => "symbol not found (renamed, inlined, or module not loaded)",
-        e if e == EINVAL => "symbol cannot be probed (blacklisted or not a function entry)",
-        e if e.to_errno() == -(crate::bindings::EILSEQ as i32) => {
-            "address is not an instruction boundary"
-        }
-        e if e == EEXIST => "already probed",
-        e if e == ENOMEM => "out of memory",
-        _ => "registration failed",
-    }
-}
-
 impl Show for ProbeSet {
     fn show(&self, m: &SeqFile) -> Result {
         for (i, p) in self.probes.iter().enumerate() {
@@ -192,14 +196,16 @@ impl Show for ProbeSet {
             );
             if p.armed() {
                 seq_print!(m, "state=armed");
-            } else if let (None | Some(ENOENT), Some(module)) = (p.error(), p.module()) {
+            } else if let (None | Some(Unavailable::NotFound), Some(module)) =
+                (p.error(), p.module())
+            {
                 seq_print!(m, "state=waiting reason=\"armed when {}.ko loads\"", module);
             } else if let Some(e) = p.error() {
                 seq_print!(
                     m,
                     "state=failed error={} reason=\"{}\"",
                     e.to_errno(),
-                    reason(e)
+                    e.reason()
                 );
             } else {
                 // A candidate not tried because an earlier one filled the role.
@@ -214,8 +220,19 @@ impl Show for ProbeSet {
             }
             seq_print!(m, " hits={} missed={}\n", p.hits(), p.missed());
         }
-        if let Some(t) = &self.tracepoints {
-            t.show(m);
+        for (p, role) in self.tracepoints.iter() {
+            seq_print!(
+                m,
+                "symbol=module:{} role={} type=tracepoint ",
+                CStrDisplay(p.name()),
+                role
+            );
+            match (p.armed(), p.error()) {
+                (true, _) => seq_print!(m, "state=armed"),
+                (false, Some(e)) => seq_print!(m, "state=failed error={}", e.to_errno()),
+                (false, None) => seq_print!(m, "state=disarmed"),
+            }
+            seq_print!(m, "\n");
         }
         Ok(())
     }

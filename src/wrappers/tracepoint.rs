@@ -7,11 +7,11 @@
 //! `for_each_kernel_tracepoint`, registers a probe function on it, and
 //! unregisters on drop, waiting until no probe call is in flight.
 
-use crate::{bindings, compat};
-use core::{
-    ffi::c_void,
-    sync::atomic::{AtomicI32, Ordering},
+use crate::wrappers::{
+    bindings, compat,
+    error::{Unavailable, UnavailableCell},
 };
+use core::ffi::c_void;
 use kernel::prelude::*;
 
 /// A probe function registered on a tracepoint.
@@ -25,7 +25,7 @@ pub(crate) struct TracepointProbe {
     tp: *mut bindings::tracepoint,
     probe: *mut c_void,
     /// 0 when armed or never tried, else the errno of the failure.
-    error: AtomicI32,
+    error: UnavailableCell,
 }
 
 struct Search {
@@ -72,10 +72,10 @@ impl TracepointProbe {
             name,
             tp: core::ptr::null_mut(),
             probe,
-            error: AtomicI32::new(0),
+            error: UnavailableCell::new(),
         };
         if search.found.is_null() {
-            me.error.store(ENOENT.to_errno(), Ordering::Relaxed);
+            me.error.set(Some(Unavailable::NotFound));
             return me;
         }
         // SAFETY: `found` is a built-in tracepoint; the caller vouches for
@@ -87,7 +87,7 @@ impl TracepointProbe {
             // INVARIANT: Registered just above.
             me.tp = search.found;
         } else {
-            me.error.store(ret, Ordering::Relaxed);
+            me.error.set(Unavailable::from_errno(ret));
         }
         me
     }
@@ -103,11 +103,8 @@ impl TracepointProbe {
     }
 
     /// Why it is not, if it is not.
-    pub(crate) fn error(&self) -> Option<Error> {
-        match self.error.load(Ordering::Relaxed) {
-            0 => None,
-            e => Some(Error::from_errno(e)),
-        }
+    pub(crate) fn error(&self) -> Option<Unavailable> {
+        self.error.get()
     }
 }
 

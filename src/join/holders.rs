@@ -23,9 +23,11 @@
 //! signature: a reference that kernel code took and never gave back.
 
 use crate::{
-    bindings,
-    debugfs::{seq_print, Line, SeqFile, Show, Store},
-    ledger, superblocks,
+    join::ledger,
+    wrappers::{
+        bindings,
+        debugfs::{seq_print, Line, SeqFile, Show, Store},
+    },
 };
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
@@ -103,7 +105,7 @@ fn parse(input: &[u8]) -> Result<Target> {
         return Err(EINVAL);
     }
     // A NUL-terminated copy; the write is at most `MAX_WRITE` bytes.
-    let mut name = [0u8; crate::debugfs::MAX_WRITE + 1];
+    let mut name = [0u8; crate::wrappers::debugfs::MAX_WRITE + 1];
     name[..s.len()].copy_from_slice(s.as_bytes());
     let mut sb: usize = 0;
     // SAFETY: `name` is NUL-terminated; `rl_sb_of_path` writes `sb` only.
@@ -144,7 +146,7 @@ impl Show for HoldersFile {
         let l = ledger::get().ok_or(ENODEV)?;
         let h = Holders::find(l.first_fs_type(), t)?;
         let gen = if h.out.found != 0 {
-            superblocks::gen_of(l, h.out.sb)
+            l.sb_gen(h.out.sb)
         } else {
             0
         };
@@ -205,7 +207,7 @@ impl Holders {
     /// address was reused) or none is listed.
     pub(crate) fn of_record(l: &ledger::Ledger, sb: usize, gen: u32) -> Option<Self> {
         let h = Self::of_sb(l.first_fs_type(), sb).ok()?;
-        (h.out.found != 0 && superblocks::gen_of(l, sb) == gen).then_some(h)
+        (h.out.found != 0 && l.sb_gen(sb) == gen).then_some(h)
     }
 
     /// The references no holder explains, if the mounts could be counted.
@@ -376,7 +378,7 @@ pub(crate) fn show_holder(line: &mut Line, h: &bindings::rl_holder) {
 }
 
 /// Whether holders explain every reference of the superblock at `sb`
-/// (see `superblocks::Explain`): `unexplained` is 0 or less.  `None` when
+/// (see `audit`): `unexplained` is 0 or less.  `None` when
 /// it is not listed or the mounts cannot be counted here.
 pub(crate) fn explained(sb: usize) -> Option<bool> {
     let l = ledger::get()?;

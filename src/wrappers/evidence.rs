@@ -5,7 +5,7 @@
 //! Capturing happens in probe handlers, in atomic context: everything here is
 //! fixed-size, on the stack, and does not sleep.
 
-use crate::{bindings, debugfs::SeqFile, kprobe::Regs};
+use crate::{wrappers::bindings, wrappers::debugfs::SeqFile, wrappers::kprobe::Regs};
 
 /// How many frames of a stack are kept, starting at the probed function's
 /// caller.
@@ -279,15 +279,14 @@ impl Evidence {
             time: now_ns(),
             caller,
             stack,
-            // SAFETY: Reading the current task's pid is always allowed.
-            pid: unsafe { bindings::rl_current_pid() },
+            pid: kernel::current!().pid(),
             comm: Comm::current(),
         }
     }
 
     /// Prints `pid=.. comm=.. caller=<symbol>` (no newline).
     pub(crate) fn show_who(&self, m: &SeqFile) {
-        crate::debugfs::seq_print!(m, "pid={} comm={} caller=", self.pid, self.comm);
+        crate::wrappers::debugfs::seq_print!(m, "pid={} comm={} caller=", self.pid, self.comm);
         m.symbol(self.caller);
     }
 
@@ -295,9 +294,9 @@ impl Evidence {
     /// `indent`.
     pub(crate) fn show_stack(&self, m: &SeqFile, indent: &str) {
         for &a in self.stack.iter().take_while(|&&a| a != 0) {
-            crate::debugfs::seq_print!(m, "{}at ", indent);
+            crate::wrappers::debugfs::seq_print!(m, "{}at ", indent);
             m.symbol(a);
-            crate::debugfs::seq_print!(m, "\n");
+            crate::wrappers::debugfs::seq_print!(m, "\n");
         }
     }
 }
@@ -346,4 +345,17 @@ impl SiteClass {
 /// Whether `addr` is an error pointer or NULL, like C's `IS_ERR_OR_NULL`.
 pub(crate) fn is_err_or_null(addr: usize) -> bool {
     addr == 0 || addr >= (-(kernel::bindings::MAX_ERRNO as isize)) as usize
+}
+/// The name of module `m`, or `builtin`.
+///
+/// # Safety
+///
+/// `m` must be NULL or a live module.
+pub(crate) unsafe fn module_name(m: *mut bindings::module) -> Name<32> {
+    if m.is_null() {
+        const BUILTIN: Name<32> = Name::literal(b"builtin");
+        return BUILTIN;
+    }
+    // SAFETY: Per the safety contract.
+    unsafe { Name::from_c((*m).name.as_ptr()) }
 }

@@ -4,8 +4,8 @@
 //! ring had to overwrite.
 
 use crate::{
-    debugfs::{seq_print, SeqFile},
-    evidence::{Comm, Name, Secs},
+    wrappers::debugfs::{seq_print, SeqFile},
+    wrappers::evidence::{Comm, Name, Secs},
 };
 use kernel::prelude::*;
 

@@ -25,4 +25,4 @@
 // names one bindings module.
 pub use kernel::bindings::*;
 
-include!("bindings_generated.rs");
+include!("../bindings_generated.rs");

@@ -8,7 +8,7 @@
 //! for a control file, [`Store`]).  One `file_operations` table serves every
 //! file; the file's entry in the directory says which object to show.
 
-use crate::{bindings, compat};
+use crate::{wrappers::bindings, wrappers::compat};
 use core::{ffi::c_void, fmt, ptr};
 use kernel::{c_str, error::from_err_ptr, ffi, prelude::*, str::CStr, types::Opaque, ThisModule};
 

@@ -10,11 +10,15 @@
 //! its first holders are kept here, per superblock, for `leaks` to show.
 
 use crate::{
-    bindings,
-    debugfs::{Line, SeqFile},
-    evidence::now_ns,
-    holders::{show_holder, Holders},
-    ledger, superblocks,
+    join::{
+        holders::{show_holder, Holders},
+        ledger,
+    },
+    wrappers::{
+        bindings,
+        debugfs::{Line, SeqFile},
+        evidence::now_ns,
+    },
 };
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
@@ -169,7 +173,7 @@ pub unsafe extern "C" fn rl_capture_run() {
         if let Ok(c) = KBox::new(
             Capture {
                 sb,
-                gen: superblocks::gen_of(l, sb),
+                gen: l.sb_gen(sb),
                 time: now_ns(),
                 s_active: o.s_active,
                 mounts: o.mounts,
@@ -203,7 +207,7 @@ impl AtRefusal {
         let kept = &c.kept[..(c.found as usize).min(HOLDERS_KEPT)];
         if let Some(h) = kept.iter().find(|h| h.pid != 0) {
             line.str(" held_at_refusal_by=");
-            crate::holders::held_by_token(line, h);
+            crate::join::holders::held_by_token(line, h);
         }
     }
 

@@ -7,13 +7,16 @@
 //! ledgers and the holder walk, which know nothing of each other.
 
 use crate::{
-    bdevs,
-    captures::{self, AtRefusal},
-    debugfs::{Line, SeqFile, Show},
-    holders::Holders,
-    ledger, modules,
-    superblocks::{self, HolderReport},
-    zfs,
+    join::{
+        bdevs_file,
+        captures::{self, AtRefusal},
+        holders::Holders,
+        ledger,
+        superblocks_file::{self, HolderReport},
+        zfs_file,
+    },
+    tables::modules,
+    wrappers::debugfs::{Line, SeqFile, Show},
 };
 use kernel::prelude::*;
 
@@ -61,12 +64,12 @@ impl Show for LeaksFile {
                 then: AtRefusal::of(sb, gen),
             })
         };
-        superblocks::show_leaks(l, m, walk)?;
-        zfs::show_leaks(m);
-        superblocks::show_busy(l, m, walk);
-        superblocks::show_stuck(l, m);
-        bdevs::show_leaks(m);
-        modules::show_leaks(m, bdevs::show_holders_of);
+        superblocks_file::show_leaks(l, m, walk)?;
+        zfs_file::show_leaks(m);
+        superblocks_file::show_busy(l, m, walk);
+        superblocks_file::show_stuck(l, m);
+        bdevs_file::show_leaks(m);
+        modules::show_leaks(m, bdevs_file::show_holders_of);
         let dropped = captures::dropped();
         if dropped != 0 {
             let mut line = Line::new();

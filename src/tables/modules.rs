@@ -33,9 +33,8 @@
 //! A `delete_module(2)` refused because the module is in use is recorded,
 //! so `leaks` can show who holds it.
 
-use crate::{
+use crate::wrappers::{
     bindings,
-    compat::CStrDisplay,
     debugfs::{seq_print, SeqFile},
     evidence::{now_ns, Evidence, Name, Secs},
     kprobe::{Handler, ProbeData, Regs},
@@ -445,51 +444,34 @@ unsafe extern "C" fn on_module_put(_data: *mut c_void, m: *mut bindings::module,
     }
 }
 
-/// The module ledger's tracepoint probes; counting stops when dropped.
-pub(crate) struct ModuleProbes {
-    probes: [TracepointProbe; 2],
-}
+/// The role the module tracepoints have in the `probes` file.
+pub(crate) const TRACEPOINT_ROLE: &str = "module_refcount";
 
-impl ModuleProbes {
-    /// Registers on `module:module_get` and `module:module_put`.
-    pub(crate) fn new() -> Self {
-        // SAFETY: Both functions match `TP_PROTO(struct module *mod,
-        // unsigned long ip)` with the leading data pointer, and are part of
-        // this module, which outlives the returned value.
-        let probes = unsafe {
-            [
-                TracepointProbe::new(c_str!("module_get"), on_module_get as *mut c_void),
-                TracepointProbe::new(c_str!("module_put"), on_module_put as *mut c_void),
-            ]
-        };
-        COMPLETE.store(probes.iter().all(|p| p.armed()), Ordering::Release);
-        ENABLED.store(true, Ordering::Release);
-        Self { probes }
-    }
-
-    /// Prints the tracepoints' lines of the `probes` file.
-    pub(crate) fn show(&self, m: &SeqFile) {
-        for p in &self.probes {
-            seq_print!(
-                m,
-                "symbol=module:{} role=module_refcount type=tracepoint ",
-                CStrDisplay(p.name())
-            );
-            match (p.armed(), p.error()) {
-                (true, _) => seq_print!(m, "state=armed"),
-                (false, Some(e)) => seq_print!(m, "state=failed error={}", e.to_errno()),
-                (false, None) => seq_print!(m, "state=disarmed"),
-            }
-            seq_print!(m, "\n");
-        }
+/// Registers on `module:module_get` and `module:module_put`, for the probe
+/// set to own; counting starts with [`start_counting`].
+pub(crate) fn tracepoints() -> [TracepointProbe; 2] {
+    // SAFETY: Both functions match `TP_PROTO(struct module *mod, unsigned
+    // long ip)` with the leading data pointer, and are part of this module,
+    // which outlives the probes (the probe set unregisters them).
+    unsafe {
+        [
+            TracepointProbe::new(c_str!("module_get"), on_module_get as *mut c_void),
+            TracepointProbe::new(c_str!("module_put"), on_module_put as *mut c_void),
+        ]
     }
 }
 
-impl Drop for ModuleProbes {
-    fn drop(&mut self) {
-        ENABLED.store(false, Ordering::Release);
-        COMPLETE.store(false, Ordering::Release);
-    }
+/// Starts counting gets and puts; `complete` when both tracepoints are
+/// armed, so that baselines taken from now on are exact.
+pub(crate) fn start_counting(complete: bool) {
+    COMPLETE.store(complete, Ordering::Release);
+    ENABLED.store(true, Ordering::Release);
+}
+
+/// Stops counting, before the tracepoints are unregistered.
+pub(crate) fn stop_counting() {
+    ENABLED.store(false, Ordering::Release);
+    COMPLETE.store(false, Ordering::Release);
 }
 
 /// Called from the module notifier, in process context: module `m` is
@@ -783,49 +765,47 @@ fn show_module(m: &SeqFile, i: usize, name: &Name<NAME_LEN>) {
     );
 }
 
-/// The `modules` file.
-pub(crate) struct ModulesFile;
-
-impl crate::debugfs::Show for ModulesFile {
-    fn show(&self, m: &SeqFile) -> Result {
-        let used = MODS
-            .iter()
-            .filter(|s| s.key.load(Ordering::Relaxed) != 0)
-            .count();
-        let sites = SITES
-            .iter()
-            .filter(|s| s.key.load(Ordering::Relaxed) != 0)
-            .count();
-        seq_print!(
-            m,
-            "# modules={} capacity={} dropped={} sites={} site_capacity={} sites_dropped={}\n",
-            used,
-            MAX_MODULES,
-            DROPPED_MODULES.load(Ordering::Relaxed),
-            sites,
-            MAX_SITES,
-            DROPPED_SITES.load(Ordering::Relaxed)
-        );
-        for (i, s) in MODS.iter().enumerate() {
-            if s.key.load(Ordering::Acquire) == 0 {
-                continue;
-            }
-            // A module seen only in puts has no name yet (`-`): a put's
-            // module is never read.
-            let name = s.name().unwrap_or(Name::EMPTY);
-            show_module(m, i, &name);
-            if s.tracked.load(Ordering::Relaxed) {
-                show_sites(m, i, "  ");
-            }
-            // What holds a loaded module: `rmmod` refuses in userspace when
-            // the refcount is not zero, so the kernel never sees the attempt;
-            // this is where the answer to "in use by whom" is.
-            if refcount(s).is_some_and(|rc| rc > 0) {
-                crate::bdevs::show_holders_of(m, name_bytes(&name));
-            }
+/// The `modules` file: one line per module, its call sites and, for a
+/// loaded module with references, what `holders` (given the module's name)
+/// finds holding it.
+pub(crate) fn show(m: &SeqFile, holders: impl Fn(&SeqFile, &[u8])) -> Result {
+    let used = MODS
+        .iter()
+        .filter(|s| s.key.load(Ordering::Relaxed) != 0)
+        .count();
+    let sites = SITES
+        .iter()
+        .filter(|s| s.key.load(Ordering::Relaxed) != 0)
+        .count();
+    seq_print!(
+        m,
+        "# modules={} capacity={} dropped={} sites={} site_capacity={} sites_dropped={}\n",
+        used,
+        MAX_MODULES,
+        DROPPED_MODULES.load(Ordering::Relaxed),
+        sites,
+        MAX_SITES,
+        DROPPED_SITES.load(Ordering::Relaxed)
+    );
+    for (i, s) in MODS.iter().enumerate() {
+        if s.key.load(Ordering::Acquire) == 0 {
+            continue;
         }
-        Ok(())
+        // A module seen only in puts has no name yet (`-`): a put's
+        // module is never read.
+        let name = s.name().unwrap_or(Name::EMPTY);
+        show_module(m, i, &name);
+        if s.tracked.load(Ordering::Relaxed) {
+            show_sites(m, i, "  ");
+        }
+        // What holds a loaded module: `rmmod` refuses in userspace when
+        // the refcount is not zero, so the kernel never sees the attempt;
+        // this is where the answer to "in use by whom" is.
+        if refcount(s).is_some_and(|rc| rc > 0) {
+            holders(m, name_bytes(&name));
+        }
     }
+    Ok(())
 }
 
 /// The module part of the `leaks` file: underflows with the offending put,

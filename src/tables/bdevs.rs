@@ -10,21 +10,16 @@
 //! by a superblock that has shut down is flagged only once it outlives the
 //! grace period.
 //!
-//! Older kernels' names (`bdev_open_by_dev`, `blkdev_get_by_dev`,
-//! `blkdev_put`) are listed as candidates so `probes` says which exist, but
-//! only the 6.9+ argument layouts are decoded.
+//! The table records what the handlers (`join::bdev_handlers`) read at
+//! open and release; a superblock holder is only an address here, named
+//! by the joins that print it.
 
-use crate::{
+use crate::wrappers::{
     bindings,
-    debugfs::{seq_print, SeqFile},
-    evidence::{is_err_or_null, now_ns, symbol_name, DevT, Evidence, Name, Secs, SiteClass},
-    kprobe::{Handler, ProbeData, Regs},
-    ledger,
-    probes::{Candidate, Spec},
-    superblocks,
+    evidence::{module_name, symbol_name, Evidence, Name},
 };
 use core::ffi::c_void;
-use kernel::{c_str, prelude::*};
+use kernel::prelude::*;
 
 /// Block devices the ledger can hold.
 pub(crate) const MAX_BDEVS: usize = 256;
@@ -56,42 +51,42 @@ pub(crate) enum Holder {
 /// One open of a block device.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Open {
-    used: bool,
+    pub(crate) used: bool,
     /// Ever used since the last reset (see `Table::open_slot`).
-    probed: bool,
-    file: usize,
-    dev: u32,
-    holder: Holder,
+    pub(crate) probed: bool,
+    pub(crate) file: usize,
+    pub(crate) dev: u32,
+    pub(crate) holder: Holder,
     /// When the superblock holding it shut down, or 0.
-    holder_down: u64,
-    ev: Evidence,
+    pub(crate) holder_down: u64,
+    pub(crate) ev: Evidence,
 }
 
 /// One block device.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Bdev {
-    used: bool,
-    dev: u32,
-    name: Name<32>,
-    disk_module: Name<32>,
+    pub(crate) used: bool,
+    pub(crate) dev: u32,
+    pub(crate) name: Name<32>,
+    pub(crate) disk_module: Name<32>,
     /// The driver's module when the names were taken (0: built in).
-    owner: usize,
-    opens: u64,
-    closes: u64,
-    openers: i32,
-    last_close: u64,
+    pub(crate) owner: usize,
+    pub(crate) opens: u64,
+    pub(crate) closes: u64,
+    pub(crate) openers: i32,
+    pub(crate) last_close: u64,
     /// Opens made before the ledger was loaded or reset, so not matched to
     /// a file: found by [`Table::seed`], and counted down as unmatched
     /// closes of the device come.
-    before: i32,
+    pub(crate) before: i32,
     /// Its exclusive holder when it was seeded.
-    before_holder: Holder,
+    pub(crate) before_holder: Holder,
 }
 
 /// The tables, protected by the ledger's lock.
 pub(crate) struct Table {
-    devs: KVVec<Bdev>,
-    opens: KVVec<Open>,
+    pub(crate) devs: KVVec<Bdev>,
+    pub(crate) opens: KVVec<Open>,
     /// Opens not tracked because the table was full.
     pub(crate) dropped: u64,
     /// Tracked opens held by a superblock.
@@ -185,7 +180,7 @@ impl Table {
     }
 
     /// Slot `i` now holds an open held by a superblock.
-    fn sb_hold(&mut self, i: usize) {
+    pub(crate) fn sb_hold(&mut self, i: usize) {
         if self.sb_opens < MAX_SB_HELD && !self.sb_overflow {
             self.sb_held[self.sb_opens] = i as u16;
         } else {
@@ -195,7 +190,7 @@ impl Table {
     }
 
     /// The open in slot `i`, held by a superblock, was closed.
-    fn sb_unhold(&mut self, i: usize) {
+    pub(crate) fn sb_unhold(&mut self, i: usize) {
         if !self.sb_overflow {
             let held = &mut self.sb_held[..self.sb_opens];
             if let Some(k) = held.iter().position(|&j| j as usize == i) {
@@ -232,7 +227,7 @@ impl Table {
     /// Open/close churn is on one device at a time, so the record found
     /// last is tried first, inline; the scan is out of line.
     #[inline(always)]
-    fn dev(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
+    pub(crate) fn dev(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
         let last = self.last_dev;
         let d = &self.devs[last];
         if d.used && d.dev == info.dev && d.owner == info.owner as usize {
@@ -278,7 +273,7 @@ impl Table {
     /// however full the table is.  An open is only ever recorded within that
     /// distance, so a lookup need not look further.  `probed` marks slots
     /// that were ever used, so a lookup stops at the first never-used one.
-    fn open_slot(&mut self, file: usize, free: bool) -> Option<usize> {
+    pub(crate) fn open_slot(&mut self, file: usize, free: bool) -> Option<usize> {
         let mut i =
             ((file as u64 >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % MAX_OPENS;
         for _ in 0..MAX_PROBE {
@@ -301,17 +296,17 @@ impl Table {
 /// A block device found open by [`seed`].
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Seed {
-    dev: u32,
-    openers: i32,
-    name: Name<32>,
-    disk_module: Name<32>,
-    holder: Holder,
+    pub(crate) dev: u32,
+    pub(crate) openers: i32,
+    pub(crate) name: Name<32>,
+    pub(crate) disk_module: Name<32>,
+    pub(crate) holder: Holder,
 }
 
 /// Where [`seed_one`] collects what it finds.
 struct SeedWalk<'a> {
-    found: &'a mut KVVec<Seed>,
-    dropped: u64,
+    pub(crate) found: &'a mut KVVec<Seed>,
+    pub(crate) dropped: u64,
 }
 
 /// Finds the block devices open now, from the kernel's own state, without
@@ -387,19 +382,19 @@ unsafe extern "C" fn seed_one(
 }
 
 /// What can be read of an open block device without locks.
-struct BdevInfo {
-    bdev: *mut bindings::block_device,
-    dev: u32,
+pub(crate) struct BdevInfo {
+    pub(crate) bdev: *mut bindings::block_device,
+    pub(crate) dev: u32,
     /// The disk driver's module, named only when a device record is made.
-    owner: *mut bindings::module,
-    openers: i32,
+    pub(crate) owner: *mut bindings::module,
+    pub(crate) openers: i32,
 }
 
 impl BdevInfo {
     /// # Safety
     ///
     /// `bdev` must be a block device the caller holds open or is opening.
-    unsafe fn read(bdev: *mut bindings::block_device) -> Self {
+    pub(crate) unsafe fn read(bdev: *mut bindings::block_device) -> Self {
         // SAFETY: `bdev` is live per the safety contract; its disk and the
         // disk's fops stay while it is open.
         unsafe {
@@ -419,21 +414,7 @@ impl BdevInfo {
     }
 }
 
-/// The name of module `m`, or `builtin`.
-///
-/// # Safety
-///
-/// `m` must be NULL or a live module.
-pub(crate) unsafe fn module_name(m: *mut bindings::module) -> Name<32> {
-    if m.is_null() {
-        const BUILTIN: Name<32> = Name::literal(b"builtin");
-        return BUILTIN;
-    }
-    // SAFETY: Per the safety contract.
-    unsafe { Name::from_c((*m).name.as_ptr()) }
-}
-
-fn classify(holder: usize, hops: usize) -> Holder {
+pub(crate) fn classify(holder: usize, hops: usize) -> Holder {
     if holder == 0 {
         return Holder::None;
     }
@@ -448,358 +429,4 @@ fn classify(holder: usize, hops: usize) -> Holder {
     } else {
         Holder::Symbol(holder)
     }
-}
-
-const H_NONE: usize = 0;
-const H_SB: usize = 1;
-const H_SYM: usize = 2;
-const H_OBJ: usize = 3;
-
-fn open_entry(regs: &Regs, data: &mut ProbeData) -> bool {
-    // bdev_open(bdev, mode, holder, hops, bdev_file)
-    data[0] = regs.arg(0);
-    let (kind, addr) = match classify(regs.arg(2), regs.arg(3)) {
-        Holder::None => (H_NONE, 0),
-        Holder::Superblock(a) => (H_SB, a),
-        Holder::Symbol(a) => (H_SYM, a),
-        Holder::Object(a) => (H_OBJ, a),
-    };
-    data[1] = addr;
-    data[2] = kind;
-    data[3] = regs.arg(4);
-    data[4] = regs.entry_return_address();
-    ledger::get().is_some() && data[0] != 0
-}
-
-fn open_exit(regs: &Regs, data: &ProbeData) {
-    let Some(l) = ledger::get() else { return };
-    if regs.return_int() != 0 {
-        return;
-    }
-    // The caller of `bdev_open` is `bdev_file_open_by_dev` (an in-kernel
-    // open: the stack shows who asked) or `blkdev_open` (open(2): the stack
-    // is always the system call's, so only the task is kept).
-    let user = USER_OPEN.is(data[4], &[b"blkdev_open"]);
-    let ev = Evidence::capture_if(regs, data[4], !user);
-    // SAFETY: `bdev_open` succeeded: the device is open for this file.
-    let info = unsafe { BdevInfo::read(data[0] as *mut _) };
-    let holder = match data[2] {
-        H_SB => Holder::Superblock(data[1]),
-        H_SYM => Holder::Symbol(data[1]),
-        H_OBJ => Holder::Object(data[1]),
-        _ => Holder::None,
-    };
-    let Some(mut inner) = l.inner.try_lock() else {
-        return;
-    };
-    let t = &mut inner.bdevs;
-    if let Some(d) = t.dev(&info) {
-        d.opens += 1;
-        d.openers = info.openers;
-    }
-    match t.open_slot(data[3], true) {
-        Some(i) => {
-            if let Holder::Superblock(_) = holder {
-                t.sb_hold(i);
-            }
-            t.opens[i] = Open {
-                used: true,
-                probed: true,
-                file: data[3],
-                dev: info.dev,
-                holder,
-                holder_down: 0,
-                ev,
-            }
-        }
-        None => t.dropped += 1,
-    }
-}
-
-fn on_release(regs: &Regs) {
-    let Some(l) = ledger::get() else { return };
-    let file = regs.arg(0) as *mut bindings::file;
-    if file.is_null() {
-        return;
-    }
-    // SAFETY: `file` is the block device file being released.
-    let private = unsafe { (*file).private_data } as usize;
-    // An open that failed is released too, with an error pointer as private
-    // data: it was never counted as an open, so its release is not a close.
-    if private != 0 && is_err_or_null(private) {
-        return;
-    }
-    // SAFETY: `bdev_release` is given a block device file being released,
-    // which still refers to its open device.
-    let bdev = unsafe { bindings::file_bdev(file) };
-    // SAFETY: As above.
-    let info = unsafe { BdevInfo::read(bdev) };
-    let now = now_ns();
-    let Some(mut inner) = l.inner.try_lock() else {
-        return;
-    };
-    let t = &mut inner.bdevs;
-    let matched = if let Some(i) = t.open_slot(file as usize, false) {
-        let o = &mut t.opens[i];
-        o.used = false;
-        if let Holder::Superblock(_) = o.holder {
-            t.sb_unhold(i);
-        }
-        true
-    } else {
-        false
-    };
-    if let Some(d) = t.dev(&info) {
-        if !matched && d.before > 0 {
-            // The close of an open made before the ledger saw it.
-            d.before -= 1;
-        }
-        d.closes += 1;
-        // This close drops one opener after the handler returns.
-        d.openers = info.openers - 1;
-        d.last_close = now;
-    }
-}
-
-static USER_OPEN: SiteClass = SiteClass::new();
-
-fn count_only(_regs: &Regs) {}
-
-/// The probes of this ledger.
-pub(crate) static SPECS: [Spec; 2] = [
-    Spec {
-        role: "bdev_open",
-        module: None,
-        candidates: &[
-            Candidate {
-                symbol: c_str!("bdev_open"),
-                handler: Handler::Return {
-                    entry: open_entry,
-                    exit: open_exit,
-                },
-            },
-            Candidate {
-                symbol: c_str!("bdev_open_by_dev"),
-                handler: Handler::Entry(count_only),
-            },
-            Candidate {
-                symbol: c_str!("blkdev_get_by_dev"),
-                handler: Handler::Entry(count_only),
-            },
-        ],
-    },
-    Spec {
-        role: "bdev_close",
-        module: None,
-        candidates: &[
-            Candidate {
-                symbol: c_str!("bdev_release"),
-                handler: Handler::Entry(on_release),
-            },
-            Candidate {
-                symbol: c_str!("blkdev_put"),
-                handler: Handler::Entry(count_only),
-            },
-        ],
-    },
-];
-
-/// For an open held by a superblock: whether that superblock shut down, and
-/// when.
-fn holder_state(o: &Open) -> Option<(bool, u64)> {
-    match o.holder {
-        Holder::Superblock(_) => Some((o.holder_down != 0, o.holder_down)),
-        _ => None,
-    }
-}
-
-fn show_holder(l: &ledger::Ledger, m: &SeqFile, h: Holder) {
-    match h {
-        Holder::None => seq_print!(m, "exclusive=no"),
-        Holder::Superblock(sb) => {
-            seq_print!(m, "exclusive=yes holder=superblock sb=");
-            m.hashed(sb);
-            // The holder is live (it holds the device), so the record at
-            // its address now is its own.
-            seq_print!(m, ".{}", l.inner.lock().sbs.gen(sb));
-        }
-        Holder::Symbol(a) => {
-            seq_print!(m, "exclusive=yes holder=");
-            m.symbol(a);
-        }
-        Holder::Object(a) => {
-            seq_print!(m, "exclusive=yes holder=object:");
-            m.hashed(a);
-        }
-    }
-}
-
-/// Whether an open is a close still to come (pending) or a leak: held by a
-/// superblock that shut down `since` ago.
-fn close_state(shut: Option<(bool, u64)>, now: u64, grace: u64) -> Option<(&'static str, u64)> {
-    match shut {
-        Some((true, since)) => {
-            let age = now.saturating_sub(since);
-            Some((
-                if age >= grace {
-                    "leaked"
-                } else {
-                    "close_pending"
-                },
-                age,
-            ))
-        }
-        _ => None,
-    }
-}
-
-/// The `bdevs` file.
-pub(crate) struct BdevsFile;
-
-impl crate::debugfs::Show for BdevsFile {
-    fn show(&self, m: &SeqFile) -> Result {
-        let l = ledger::get().ok_or(ENODEV)?;
-        let now = now_ns();
-        let grace = l.grace_ns();
-        let (ndev, nopen, dropped) = {
-            let inner = l.inner.lock();
-            let t = &inner.bdevs;
-            (
-                t.devs.iter().filter(|d| d.used).count(),
-                t.opens.iter().filter(|o| o.used).count(),
-                t.dropped,
-            )
-        };
-        seq_print!(
-            m,
-            "# devices={} capacity={} opens={} open_capacity={} dropped={}\n",
-            ndev,
-            MAX_BDEVS,
-            nopen,
-            MAX_OPENS,
-            dropped
-        );
-        for i in 0..MAX_BDEVS {
-            let d = l.inner.lock().bdevs.devs[i];
-            if !d.used {
-                continue;
-            }
-            seq_print!(
-                m,
-                "dev={} name={} disk_module={} openers={} opens={} closes={} last_close={}\n",
-                DevT(d.dev),
-                d.name.as_str(),
-                d.disk_module.as_str(),
-                d.openers,
-                d.opens,
-                d.closes,
-                Secs(d.last_close)
-            );
-            if d.before > 0 {
-                seq_print!(m, "  open before_load={} ", d.before);
-                show_holder(l, m, d.before_holder);
-                seq_print!(m, "\n");
-            }
-            for j in 0..MAX_OPENS {
-                let o = l.inner.lock().bdevs.opens[j];
-                let shut = holder_state(&o);
-                if !o.used || o.dev != d.dev {
-                    continue;
-                }
-                seq_print!(m, "  open t={} ", Secs(o.ev.time));
-                show_holder(l, m, o.holder);
-                if let Some((state, age)) = close_state(shut, now, grace) {
-                    seq_print!(m, " state={} age_ms={}", state, age / 1_000_000);
-                }
-                seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm);
-                o.ev.show_stack(m, "    ");
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Copies open `j` and its device's record out of the table.
-fn open_and_dev(l: &ledger::Ledger, j: usize) -> (Open, Option<Bdev>) {
-    let inner = l.inner.lock();
-    let o = inner.bdevs.opens[j];
-    let d = inner
-        .bdevs
-        .devs
-        .iter()
-        .find(|d| d.used && d.dev == o.dev)
-        .copied();
-    (o, d)
-}
-
-/// The block device part of `leaks`: opens held by a superblock that shut
-/// down longer than the grace period ago.
-pub(crate) fn show_leaks(m: &SeqFile) {
-    let Some(l) = ledger::get() else { return };
-    let now = now_ns();
-    let grace = l.grace_ns();
-    for j in 0..MAX_OPENS {
-        let (o, d) = open_and_dev(l, j);
-        let shut = holder_state(&o);
-        if !o.used {
-            continue;
-        }
-        if let Some(("leaked", age)) = close_state(shut, now, grace) {
-            seq_print!(
-                m,
-                "bdev_open_leak dev={} name={} ",
-                DevT(o.dev),
-                d.as_ref().map_or("-", |d| d.name.as_str())
-            );
-            show_holder(l, m, o.holder);
-            seq_print!(
-                m,
-                " holder_shut_down_ms={}\n  open t={} ",
-                age / 1_000_000,
-                Secs(o.ev.time)
-            );
-            o.ev.show_who(m);
-            seq_print!(m, "\n");
-            o.ev.show_stack(m, "    ");
-        }
-    }
-}
-
-/// Prints the opens of devices whose driver is module `name`: part of the
-/// answer to "why is this module busy".
-pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
-    let Some(l) = ledger::get() else { return };
-    for j in 0..MAX_OPENS {
-        let (o, d) = open_and_dev(l, j);
-        let Some(d) = d else { continue };
-        if !o.used || !d.disk_module.is(name) {
-            continue;
-        }
-        seq_print!(
-            m,
-            "  held_by bdev_open dev={} name={} t={} ",
-            DevT(d.dev),
-            d.name.as_str(),
-            Secs(o.ev.time)
-        );
-        show_holder(l, m, o.holder);
-        seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm);
-        o.ev.show_stack(m, "    ");
-    }
-    for i in 0..MAX_BDEVS {
-        let d = l.inner.lock().bdevs.devs[i];
-        if !d.used || d.before <= 0 || !d.disk_module.is(name) {
-            continue;
-        }
-        seq_print!(
-            m,
-            "  held_by bdev_open dev={} name={} before_load={} ",
-            DevT(d.dev),
-            d.name.as_str(),
-            d.before
-        );
-        show_holder(l, m, d.before_holder);
-        seq_print!(m, "\n");
-    }
-    superblocks::show_holders_of(l, m, name);
 }

@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The audit: reconciles the superblock table with the kernel's own list.
+//!
+//! Most `s_active` changes are invisible to probes, so the ledger's states
+//! are decided here, periodically (`audit_ms`) and at the start of every
+//! read of `superblocks` and `leaks`: each superblock's real `s_active` and
+//! `s_mounts` are read under `sb_lock` (`rl_walk_supers`), the table is
+//! updated, and a superblock past its grace period with no mounts is judged
+//! by a holder walk ([`holders::explained`]) before it is flagged.  The
+//! audit also seeds the ledger at load and after a `reset`.
+
+use crate::{
+    join::{
+        holders,
+        ledger::{self, note_transition, with_record, Inner, Ledger},
+    },
+    tables::{
+        bdevs,
+        events::Kind,
+        modules,
+        superblocks::{self, evaluate, flag, Record, Snapshot, State, Transition},
+    },
+    wrappers::{
+        bindings,
+        evidence::{now_ns, Evidence},
+    },
+};
+use core::{ffi::c_void, sync::atomic::Ordering};
+use kernel::prelude::*;
+
+/// Starts the audits: lists what exists now ([`seed`]), then runs every
+/// `audit_ms`.  The module notifier is registered first, so a module that
+/// loads meanwhile is not missed.
+pub(crate) fn start(l: &Ledger) {
+    l.start_notifier();
+    seed(l, false);
+    l.start_audit();
+}
+
+/// Forgets everything recorded, then audits to find the live superblocks
+/// again.
+pub(crate) fn reset(l: &Ledger) {
+    seed(l, true);
+}
+
+/// The first audit after load (or, with `clear`, after forgetting
+/// everything): lists the superblocks that already exist, without an event
+/// for each.
+fn seed(l: &Ledger, clear: bool) {
+    let mut types = l.audit_lock.lock();
+    if clear {
+        modules::reset();
+        let mut inner = l.inner.lock();
+        inner.sbs.clear();
+        inner.events.clear();
+        inner.bdevs.clear();
+        inner.zfs.clear();
+    }
+    // Block devices open now, opened before load or reset: found without
+    // the ledger's lock, merged under it.
+    match bdevs::seed() {
+        Ok(found) => l.inner.lock().bdevs.merge_seed(&found),
+        Err(_) => pr_warn!("no memory to seed the block device ledger\n"),
+    }
+    l.seeding.store(true, Ordering::Relaxed);
+    audit_locked(l, &mut types);
+    l.seeding.store(false, Ordering::Relaxed);
+}
+
+/// The periodic audit's work function (see [`Ledger::new`]).
+///
+/// # Safety
+///
+/// Called by the workqueue for the ledger's `work`.
+pub(crate) unsafe extern "C" fn audit_work(_work: *mut bindings::work_struct) {
+    let Some(l) = ledger::get() else { return };
+    audit(l);
+    if l.audit_running() {
+        l.queue_audit();
+    }
+}
+
+/// What [`audit_one`] needs during a walk.
+struct AuditWalk<'a> {
+    l: &'a Ledger,
+    now: u64,
+    /// Superblocks found by the first audit after load or reset predate the
+    /// ledger: they are listed, not announced.
+    quiet: bool,
+}
+
+/// # Safety
+///
+/// Called by `rl_walk_supers` with RCU read-locked, `sb_lock` held and `sb`
+/// on its type's `fs_supers`; `arg` is the [`AuditWalk`] that [`audit`]
+/// passed.
+unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void) {
+    // SAFETY: `arg` is the walk state, borrowed by `audit` for the walk.
+    let w = unsafe { &*(arg as *const AuditWalk<'_>) };
+    // SAFETY: `sb` is allocated while listed under `sb_lock`.
+    let state = unsafe { bindings::rl_sb_state(sb) };
+    if state & bindings::RL_SB_DYING != 0 {
+        // Shut down (since 6.18 a superblock stays listed until its last
+        // passive reference): as good as gone for the ledger.
+        return;
+    }
+    // SAFETY: As above.
+    let snap = unsafe { Snapshot::read(sb as usize) };
+    let born = state & bindings::RL_SB_BORN != 0;
+    let umount_locked = state & bindings::RL_SB_UMOUNT_LOCKED != 0;
+    let update = |inner: &mut Inner, i: usize, _now: u64| {
+        let r = &mut inner.sbs.recs[i];
+        r.apply(&snap);
+        r.born = born;
+        r.umount_locked = umount_locked;
+        r.seen = true;
+    };
+    let mut inner = w.l.inner.lock();
+    // A record shut down at this address is this superblock still being
+    // torn down if nothing holds it (`s_active` 0); a superblock listed
+    // with references is a new one at a reused address.
+    let alive = snap.s_active > 0;
+    // SAFETY: `sb` is listed and `sb_lock` is held, as `Table::get` needs
+    // with `listed`.
+    unsafe {
+        with_record(
+            &mut inner,
+            sb as usize,
+            &snap,
+            alive,
+            true,
+            w.quiet,
+            w.now,
+            update,
+        )
+    };
+}
+
+/// Records an audit handles under one taking of the ledger's lock (eight
+/// times as many when it only clears a flag): taking it once per record was
+/// a tenth of a read of 10,000 superblocks, and a batch keeps a handler
+/// waiting a few microseconds at most.
+const AUDIT_BATCH: usize = 32;
+
+/// Reconciles the ledger with every superblock's real `s_active` and
+/// `s_mounts`, applies the grace period and flags leaks.  Process context
+/// only; it never blocks on a filesystem (see `rl_walk_supers`): the only
+/// lock it waits for is the audit lock, held by other audits, which never
+/// block either.
+pub(crate) fn audit(l: &Ledger) {
+    let mut types = l.audit_lock.lock();
+    audit_locked(l, &mut types);
+}
+
+/// [`audit`], for a caller that holds the audit lock, whose scratch space
+/// for the types walked is `types`.
+pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
+    let start_ns = now_ns();
+    let export = {
+        let mut inner = l.inner.lock();
+        inner.bdevs.relist_held();
+        inner.zfs.take_export_busy()
+    };
+    if let Some((time, ev)) = export {
+        mark_all_busy(l, b"zfs", time, &ev, Kind::ExportBusy);
+    }
+    let n = l.sb_slots();
+    for start in (0..n).step_by(AUDIT_BATCH * 8) {
+        let mut inner = l.inner.lock();
+        for r in inner.sbs.recs[start..(start + AUDIT_BATCH * 8).min(n)].iter_mut() {
+            r.seen = false;
+        }
+    }
+    let walk = AuditWalk {
+        l,
+        now: start_ns,
+        quiet: l.seeding.load(Ordering::Relaxed),
+    };
+    let mut ntypes = 0u32;
+    // SAFETY: `audit_one` matches the callback type and `walk` outlives the
+    // walk; `types` has room for `types.len()` entries.
+    unsafe {
+        bindings::rl_walk_supers(
+            l.first_fs_type(),
+            Some(audit_one),
+            core::ptr::from_ref(&walk).cast_mut().cast(),
+            types.as_mut_ptr().cast(),
+            types.len() as u32,
+            &mut ntypes,
+        )
+    };
+    let walked = &mut types[..(ntypes as usize).min(superblocks::MAX_TYPES)];
+    insertion_sort(walked);
+    let walked = &*walked;
+    // With more types than remembered, a record's type may have been walked
+    // without being remembered: then no record is taken for freed.
+    let complete = ntypes as usize <= superblocks::MAX_TYPES;
+    l.note_audit(start_ns, ntypes);
+
+    let now = now_ns();
+    let grace = l.grace_ns();
+    // A batch of records at a time, so probe handlers never wait long for
+    // the lock; what must not run under it (printing a leak, hashing an
+    // id) is done after each batch.
+    let n = l.sb_slots();
+    for start in (0..n).step_by(AUDIT_BATCH) {
+        let end = (start + AUDIT_BATCH).min(n);
+        let mut reports = [0usize; AUDIT_BATCH];
+        let mut nreports = 0;
+        let mut no_hid = [(0usize, 0usize); AUDIT_BATCH];
+        let mut nno_hid = 0;
+        let mut suspects = [(0usize, 0usize, 0u32); AUDIT_BATCH];
+        let mut nsuspects = 0;
+        {
+            let mut guard = l.inner.lock();
+            let inner = &mut *guard;
+            for i in start..end {
+                let r = &inner.sbs.recs[i];
+                if !r.used || r.state == State::Freed {
+                    continue;
+                }
+                if r.hid == 0 {
+                    no_hid[nno_hid] = (i, r.sb);
+                    nno_hid += 1;
+                }
+                if r.seen {
+                    let r = &mut inner.sbs.recs[i];
+                    match evaluate(r, now, grace) {
+                        Some(Transition::Suspect) => {
+                            suspects[nsuspects] = (i, r.sb, r.gen);
+                            nsuspects += 1;
+                        }
+                        Some(t) => note_transition(r, t, now, &mut inner.events),
+                        None => {}
+                    }
+                } else if r.first_seen < start_ns
+                    && (r.state == State::ShutDown
+                        || (complete && walked.binary_search(&r.id.s_type).is_ok()))
+                {
+                    // (A record made by a probe during the walk may simply
+                    // not have been listed yet when its type was walked.)
+                    // Not listed any more: shut down and freed, or being
+                    // torn down.  A record we saw shut down is freed now;
+                    // any other is dying, and freed if it is still missing
+                    // at the next audit.
+                    if matches!(r.state, State::ShutDown | State::Dying) {
+                        let e = r.event(Kind::Freed, now, None, 0);
+                        inner.sbs.retire(i, now);
+                        inner.events.push(e);
+                    } else {
+                        inner.sbs.recs[i].set_state(State::Dying, now);
+                    }
+                }
+            }
+        }
+        // Each suspect is judged by a holder walk, with the lock dropped;
+        // then, under it, flagged or held if it has not moved on meanwhile.
+        for &(i, sb, gen) in &suspects[..nsuspects] {
+            let explained = holders::explained(sb) == Some(true);
+            let mut guard = l.inner.lock();
+            let inner = &mut *guard;
+            let r = &mut inner.sbs.recs[i];
+            // The walk took a while: still the same superblock, still
+            // without mounts, and still past its grace period (a mount
+            // and unmount meanwhile starts it again).
+            let now = now_ns();
+            if !r.used
+                || r.sb != sb
+                || r.gen != gen
+                || r.has_mounts
+                || r.no_mounts_since == 0
+                || now.saturating_sub(r.no_mounts_since) < grace
+                || !matches!(r.state, State::Detached | State::Held)
+            {
+                continue;
+            }
+            if explained {
+                r.set_state(State::Held, now);
+            } else {
+                let t = flag(r, now);
+                note_transition(r, t, now, &mut inner.events);
+                reports[nreports] = i;
+                nreports += 1;
+            }
+        }
+        // Printed with the lock dropped, from a copy: the record may have
+        // moved on meanwhile, which the printed line can only trail.
+        for &i in &reports[..nreports] {
+            if let Some(r) = l.sb_record(i) {
+                report_leak(&r, now.saturating_sub(r.no_mounts_since) / 1_000_000);
+            }
+        }
+        for &(i, sb) in &no_hid[..nno_hid] {
+            fill_hid(l, i, sb);
+        }
+    }
+}
+
+/// Fills in record `i`'s `hid`, for superblock `sb`, hashing with the lock
+/// dropped: handlers never wait for `vsnprintf`.
+fn fill_hid(l: &Ledger, i: usize, sb: usize) {
+    // SAFETY: `rl_ptr_hash` only formats the value with `%p`, which hashes
+    // it and never dereferences it.
+    let hid = unsafe { bindings::rl_ptr_hash(sb as kernel::ffi::c_ulong) };
+    if hid == 0 {
+        return;
+    }
+    let mut inner = l.inner.lock();
+    let r = &mut inner.sbs.recs[i];
+    // The slot may have been retired and reused meanwhile.
+    if r.used && r.sb == sb {
+        r.hid = hid;
+    }
+}
+
+/// Sorts a few hundred words.  Not `sort_unstable`: core's sort, as built
+/// by rustc 1.85, ends in a call objtool does not know cannot return, and
+/// the stock kernel's build warns about it.
+fn insertion_sort(v: &mut [usize]) {
+    for i in 1..v.len() {
+        let mut j = i;
+        while j > 0 && v[j - 1] > v[j] {
+            v.swap(j - 1, j);
+            j -= 1;
+        }
+    }
+}
+
+fn report_leak(r: &Record, stalled_ms: u64) {
+    let mut fstype = [0u8; 17];
+    let mut s_id = [0u8; 33];
+    fstype[..r.id.fstype.as_str().len()].copy_from_slice(r.id.fstype.as_str().as_bytes());
+    s_id[..r.id.s_id.as_str().len()].copy_from_slice(r.id.s_id.as_str().as_bytes());
+    // SAFETY: Both names are NUL-terminated; `sb` is only printed, hashed.
+    unsafe {
+        bindings::rl_report_leak(
+            fstype.as_ptr().cast(),
+            s_id.as_ptr().cast(),
+            r.sb as *const c_void,
+            r.gen,
+            r.s_active,
+            stalled_ms as usize,
+        )
+    };
+}
+
+/// A refusal that concerns every superblock of a type (`zpool export`):
+/// marks each one that can still hold something busy, with an event, one
+/// record at a time.  Process context: handlers leave this to the audit.
+fn mark_all_busy(l: &Ledger, fstype: &[u8], now: u64, ev: &Evidence, kind: Kind) {
+    for i in 0..l.sb_slots() {
+        let mut guard = l.inner.lock();
+        let inner = &mut *guard;
+        let r = &mut inner.sbs.recs[i];
+        if !r.used
+            || matches!(r.state, State::ShutDown | State::Freed | State::Dying)
+            || !r.id.fstype.is(fstype)
+        {
+            continue;
+        }
+        r.busy_at = now;
+        r.busy_count += 1;
+        let e = r.event(kind, now, Some(ev), r.s_active);
+        inner.events.push(e);
+    }
+}

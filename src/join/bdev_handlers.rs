@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The block device ledger's probe handlers: `bdev_open` (with its holder:
+//! a superblock, a symbol or another object) and `bdev_release`.
+//!
+//! Older kernels' names (`bdev_open_by_dev`, `blkdev_get_by_dev`,
+//! `blkdev_put`) are listed as candidates so `probes` says which exist, but
+//! only the 6.9+ argument layouts are decoded.
+
+use crate::{
+    join::ledger,
+    tables::bdevs::{classify, BdevInfo, Holder, Open},
+    wrappers::{
+        bindings,
+        evidence::{is_err_or_null, now_ns, Evidence, SiteClass},
+        kprobe::{Handler, ProbeData, Regs},
+        probes::{Candidate, Spec},
+    },
+};
+use kernel::c_str;
+
+const H_NONE: usize = 0;
+const H_SB: usize = 1;
+const H_SYM: usize = 2;
+const H_OBJ: usize = 3;
+
+fn open_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    // bdev_open(bdev, mode, holder, hops, bdev_file)
+    data[0] = regs.arg(0);
+    let (kind, addr) = match classify(regs.arg(2), regs.arg(3)) {
+        Holder::None => (H_NONE, 0),
+        Holder::Superblock(a) => (H_SB, a),
+        Holder::Symbol(a) => (H_SYM, a),
+        Holder::Object(a) => (H_OBJ, a),
+    };
+    data[1] = addr;
+    data[2] = kind;
+    data[3] = regs.arg(4);
+    data[4] = regs.entry_return_address();
+    ledger::get().is_some() && data[0] != 0
+}
+
+fn open_exit(regs: &Regs, data: &ProbeData) {
+    let Some(l) = ledger::get() else { return };
+    if regs.return_int() != 0 {
+        return;
+    }
+    // The caller of `bdev_open` is `bdev_file_open_by_dev` (an in-kernel
+    // open: the stack shows who asked) or `blkdev_open` (open(2): the stack
+    // is always the system call's, so only the task is kept).
+    let user = USER_OPEN.is(data[4], &[b"blkdev_open"]);
+    let ev = Evidence::capture_if(regs, data[4], !user);
+    // SAFETY: `bdev_open` succeeded: the device is open for this file.
+    let info = unsafe { BdevInfo::read(data[0] as *mut _) };
+    let holder = match data[2] {
+        H_SB => Holder::Superblock(data[1]),
+        H_SYM => Holder::Symbol(data[1]),
+        H_OBJ => Holder::Object(data[1]),
+        _ => Holder::None,
+    };
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
+    let t = &mut inner.bdevs;
+    if let Some(d) = t.dev(&info) {
+        d.opens += 1;
+        d.openers = info.openers;
+    }
+    match t.open_slot(data[3], true) {
+        Some(i) => {
+            if let Holder::Superblock(_) = holder {
+                t.sb_hold(i);
+            }
+            t.opens[i] = Open {
+                used: true,
+                probed: true,
+                file: data[3],
+                dev: info.dev,
+                holder,
+                holder_down: 0,
+                ev,
+            }
+        }
+        None => t.dropped += 1,
+    }
+}
+
+fn on_release(regs: &Regs) {
+    let Some(l) = ledger::get() else { return };
+    let file = regs.arg(0) as *mut bindings::file;
+    if file.is_null() {
+        return;
+    }
+    // SAFETY: `file` is the block device file being released.
+    let private = unsafe { (*file).private_data } as usize;
+    // An open that failed is released too, with an error pointer as private
+    // data: it was never counted as an open, so its release is not a close.
+    if private != 0 && is_err_or_null(private) {
+        return;
+    }
+    // SAFETY: `bdev_release` is given a block device file being released,
+    // which still refers to its open device.
+    let bdev = unsafe { bindings::file_bdev(file) };
+    // SAFETY: As above.
+    let info = unsafe { BdevInfo::read(bdev) };
+    let now = now_ns();
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
+    let t = &mut inner.bdevs;
+    let matched = if let Some(i) = t.open_slot(file as usize, false) {
+        let o = &mut t.opens[i];
+        o.used = false;
+        if let Holder::Superblock(_) = o.holder {
+            t.sb_unhold(i);
+        }
+        true
+    } else {
+        false
+    };
+    if let Some(d) = t.dev(&info) {
+        if !matched && d.before > 0 {
+            // The close of an open made before the ledger saw it.
+            d.before -= 1;
+        }
+        d.closes += 1;
+        // This close drops one opener after the handler returns.
+        d.openers = info.openers - 1;
+        d.last_close = now;
+    }
+}
+
+static USER_OPEN: SiteClass = SiteClass::new();
+
+fn count_only(_regs: &Regs) {}
+
+/// The probes of this ledger.
+pub(crate) static SPECS: [Spec; 2] = [
+    Spec {
+        role: "bdev_open",
+        module: None,
+        candidates: &[
+            Candidate {
+                symbol: c_str!("bdev_open"),
+                handler: Handler::Return {
+                    entry: open_entry,
+                    exit: open_exit,
+                },
+            },
+            Candidate {
+                symbol: c_str!("bdev_open_by_dev"),
+                handler: Handler::Entry(count_only),
+            },
+            Candidate {
+                symbol: c_str!("blkdev_get_by_dev"),
+                handler: Handler::Entry(count_only),
+            },
+        ],
+    },
+    Spec {
+        role: "bdev_close",
+        module: None,
+        candidates: &[
+            Candidate {
+                symbol: c_str!("bdev_release"),
+                handler: Handler::Entry(on_release),
+            },
+            Candidate {
+                symbol: c_str!("blkdev_put"),
+                handler: Handler::Entry(count_only),
+            },
+        ],
+    },
+];

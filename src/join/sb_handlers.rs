@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The superblock ledger's probe handlers.
+//!
+//! `vfs_create_mount` and `clone_mnt` (mounts created), `path_umount`
+//! (umount(2), and a capture of the holders when it is refused),
+//! `deactivate_super` (releases, with call site and stack),
+//! `deactivate_locked_super` (the final release) and
+//! `generic_shutdown_super`, which also tells the block device table that
+//! the superblock holding a device shut down.
+//!
+//! They run in the probed function's context, which on an int3 kprobe is NMI
+//! context: no sleeping, no allocation, no printk; they take the ledger's
+//! lock with `try_lock` only (see `sync`), briefly.
+
+use crate::{
+    join::{
+        captures,
+        ledger::{self, note_transition, with_record, Inner, Ledger},
+    },
+    tables::{
+        events::Kind,
+        superblocks::{evaluate, Snapshot, State},
+    },
+    wrappers::{
+        bindings,
+        evidence::{is_err_or_null, Evidence, SiteClass},
+        kprobe::{Handler, ProbeData, Regs},
+        probes::{Candidate, Spec},
+    },
+};
+use kernel::{c_str, prelude::*};
+
+/// The probes this ledger needs.
+pub(crate) static SPECS: [Spec; 6] = [
+    Spec {
+        role: "sb_mount",
+        module: None,
+        candidates: &[
+            // Since 6.18 every new struct mount passes through `setup_mnt`,
+            // and GCC inlines `vfs_create_mount` into `fc_mount`, the way
+            // mount(2) now takes: a probe on it would arm and never fire.
+            Candidate {
+                symbol: c_str!("setup_mnt"),
+                handler: Handler::Return {
+                    entry: root_sb_entry,
+                    exit: setup_mnt_exit,
+                },
+            },
+            // Up to 6.17, no `setup_mnt`: mount(2), fsmount(2) and in-kernel
+            // mounts all call `vfs_create_mount`.
+            Candidate {
+                symbol: c_str!("vfs_create_mount"),
+                handler: Handler::Return {
+                    entry: mount_entry,
+                    exit: mount_exit,
+                },
+            },
+        ],
+    },
+    Spec {
+        role: "sb_clone",
+        module: None,
+        candidates: &[Candidate {
+            symbol: c_str!("clone_mnt"),
+            handler: Handler::Return {
+                entry: root_sb_entry,
+                exit: clone_exit,
+            },
+        }],
+    },
+    Spec {
+        role: "sb_umount",
+        module: None,
+        candidates: &[Candidate {
+            symbol: c_str!("path_umount"),
+            handler: Handler::Return {
+                entry: umount_entry,
+                exit: umount_exit,
+            },
+        }],
+    },
+    Spec {
+        role: "sb_release",
+        module: None,
+        candidates: &[Candidate {
+            symbol: c_str!("deactivate_super"),
+            handler: Handler::Entry(on_deactivate_super),
+        }],
+    },
+    Spec {
+        role: "sb_final_release",
+        module: None,
+        candidates: &[Candidate {
+            symbol: c_str!("deactivate_locked_super"),
+            handler: Handler::Entry(on_deactivate_locked_super),
+        }],
+    },
+    Spec {
+        role: "sb_shutdown",
+        module: None,
+        candidates: &[Candidate {
+            symbol: c_str!("generic_shutdown_super"),
+            handler: Handler::Entry(on_generic_shutdown_super),
+        }],
+    },
+];
+
+// Probe handlers.  They run in the probed function's context, which on an
+// int3 kprobe is NMI context: no sleeping, no allocation, no printk; they
+// take the ledger's lock with `try_lock` only (see `sync`), briefly.
+
+fn mount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    data[0] = regs.entry_return_address();
+    ledger::get().is_some()
+}
+
+fn mount_exit(regs: &Regs, data: &ProbeData) {
+    let mnt = regs.return_value();
+    let Some(l) = ledger::get() else { return };
+    if is_err_or_null(mnt) {
+        return;
+    }
+    // SAFETY: `vfs_create_mount` returned a new vfsmount, which the caller
+    // owns and which holds an `s_active` reference to its superblock.
+    let sb = unsafe { (*(mnt as *const bindings::vfsmount)).mnt_sb } as usize;
+    // mount(2) and fsmount(2) always come the same way from the system call,
+    // so their caller and task say all; an in-kernel mount (`fc_mount`, for
+    // `kern_mount`, automounts, stacked filesystems) is worth its stack.
+    let deep = !MOUNT_SYSCALL.is(
+        data[0],
+        &[
+            b"do_new_mount",
+            b"do_new_mount_fc",
+            b"__do_sys_fsmount",
+            b"__x64_sys_fsmount",
+        ],
+    );
+    acquired(l, regs, sb, Kind::Mount, data[0], deep);
+}
+
+static MOUNT_SYSCALL: SiteClass = SiteClass::new();
+
+fn setup_mnt_exit(regs: &Regs, data: &ProbeData) {
+    let Some(l) = ledger::get() else { return };
+    let caller = data[1];
+    if data[0] == 0 || SETUP_CLONE.is(caller, &[b"clone_mnt"]) {
+        // A clone: the `sb_clone` probe on `clone_mnt` records it.
+        return;
+    }
+    // `clone_mnt` inlined into its one exported user (BSD process
+    // accounting) is still a clone.
+    let kind = if SETUP_CLONE_INLINED.is(caller, &[b"mnt_clone_internal"]) {
+        Kind::Clone
+    } else {
+        Kind::Mount
+    };
+    // fsmount(2) comes the same way every time; mount(2) and in-kernel
+    // mounts share `fc_mount`, so only a stack tells them apart.
+    let deep = !FSMOUNT.is(caller, &[b"__do_sys_fsmount", b"__x64_sys_fsmount"]);
+    // `setup_mnt` took an `s_active` reference for the new mount, which its
+    // caller owns, so the superblock the entry handler saw is still live.
+    acquired(l, regs, data[0], kind, caller, deep);
+}
+
+static SETUP_CLONE: SiteClass = SiteClass::new();
+static SETUP_CLONE_INLINED: SiteClass = SiteClass::new();
+static FSMOUNT: SiteClass = SiteClass::new();
+
+/// The entry of `setup_mnt(m, root)` and `clone_mnt(old, root, flag)`: the
+/// new mount is of `root->d_sb` (`data[0]`), made for the caller (`data[1]`).
+fn root_sb_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    let root = regs.arg(1) as *const bindings::dentry;
+    if root.is_null() || ledger::get().is_none() {
+        return false;
+    }
+    // SAFETY: The caller of either function holds a reference to `root`.
+    data[0] = unsafe { (*root).d_sb } as usize;
+    data[1] = regs.entry_return_address();
+    true
+}
+
+fn clone_exit(regs: &Regs, data: &ProbeData) {
+    let Some(l) = ledger::get() else { return };
+    if is_err_or_null(regs.return_value()) || data[0] == 0 {
+        return;
+    }
+    // The new mount holds an `s_active` reference, so the superblock the
+    // entry handler saw is still live.
+    acquired(l, regs, data[0], Kind::Clone, data[1], true);
+}
+
+/// A struct mount of `sb` was created, from `caller`; `regs` are the return
+/// handler's, unwound for a stack if `deep`.
+fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize, deep: bool) {
+    let ev = Evidence::capture_if(regs, caller, deep);
+    // SAFETY: The new mount holds a reference to `sb`.
+    let snap = unsafe { Snapshot::read(sb) };
+    let update = |inner: &mut Inner, i: usize, now: u64| {
+        let id = inner.sbs.push_site(kind, snap.s_active, &ev);
+        let grace = l.grace_ns();
+        let r = &mut inner.sbs.recs[i];
+        // A record made just now counted this mount already.
+        if r.first_seen != now {
+            r.mounts += 1;
+        }
+        r.apply(&snap);
+        r.acquires.push(id);
+        r.n_acquires += 1;
+        let t = evaluate(r, now, grace);
+        let e = r.event(kind, now, Some(&ev), snap.s_active);
+        inner.events.push(e);
+        if let Some(t) = t {
+            note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+        }
+    };
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
+    // The mount event announces a new record; no `seen` event.
+    // SAFETY: The new mount holds a reference to `sb`.
+    unsafe { with_record(&mut inner, sb, &snap, true, false, true, ev.time, update) };
+}
+
+fn umount_entry(regs: &Regs, data: &mut ProbeData) -> bool {
+    // path_umount(path, flags): the mount is `path->mnt`.
+    let path = regs.arg(0) as *const bindings::path;
+    if path.is_null() || ledger::get().is_none() {
+        return false;
+    }
+    // SAFETY: At entry the caller's path holds the mount, and so its
+    // superblock.  `path_umount` gives both up itself (`mntput_no_expire`)
+    // before it returns, so the superblock is only a key after this: the
+    // return handler never reads it.
+    data[0] = unsafe {
+        let mnt = (*path).mnt;
+        if mnt.is_null() {
+            return false;
+        }
+        (*mnt).mnt_sb as usize
+    };
+    data[1] = regs.entry_return_address();
+    true
+}
+
+fn umount_exit(regs: &Regs, data: &ProbeData) {
+    let Some(l) = ledger::get() else { return };
+    // path_umount() returns int.
+    let ret = regs.return_int();
+    if ret == EBUSY.to_errno() {
+        // Refused because the mount is in use: remember it, so `leaks` can
+        // tell a real holder from a leak.
+        let ev = Evidence::capture_regs(regs, data[1]);
+        let now = ev.time;
+        let Some(mut guard) = l.inner.try_lock() else {
+            return;
+        };
+        let inner = &mut *guard;
+        if let Some(e) = inner.sbs.note_busy(data[0], now, &ev, Kind::UmountBusy) {
+            inner.events.push(e);
+        }
+        drop(guard);
+        // Who holds it, from process context soon: they may be gone by the
+        // time anyone reads `leaks`.
+        captures::capture_later(data[0]);
+        return;
+    }
+    if ret != 0 {
+        return;
+    }
+    let ev = Evidence::capture_shallow(data[1]);
+    let now = ev.time;
+    // The superblock may be on its way out now, so it is not read: only the
+    // record is updated, if there is one.
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
+    let Some(i) = inner.sbs.find(data[0]) else {
+        return;
+    };
+    let r = &mut inner.sbs.recs[i];
+    r.unmounted += 1;
+    r.last_umount = now;
+    let e = r.event(Kind::Umount, now, Some(&ev), r.s_active);
+    inner.events.push(e);
+}
+
+static MOUNT_RELEASE: SiteClass = SiteClass::new();
+static CONTEXT_RELEASE: SiteClass = SiteClass::new();
+
+/// Whether a call to `deactivate_super` from `caller` drops a struct mount's
+/// reference: `cleanup_mnt` does, wherever the compiler inlined it.
+fn is_mount_release(caller: usize) -> bool {
+    MOUNT_RELEASE.is(
+        caller,
+        &[
+            b"cleanup_mnt",
+            b"__cleanup_mnt",
+            b"delayed_mntput",
+            b"mntput_no_expire",
+            b"mntput_no_expire_slowpath",
+        ],
+    )
+}
+
+fn on_deactivate_super(regs: &Regs) {
+    let Some(l) = ledger::get() else { return };
+    let sb = regs.arg(0);
+    if sb == 0 {
+        return;
+    }
+    let caller = regs.entry_return_address();
+    let mount_release = is_mount_release(caller);
+    // A mount's release always comes the same way (task work or a kworker
+    // running `cleanup_mnt`), and so does the one every mount(2) makes when
+    // it drops its filesystem context (`put_fs_context`): the caller says
+    // all.  The stack is worth its cost only for other releases, such as a
+    // filesystem's own.
+    let routine = mount_release || CONTEXT_RELEASE.is(caller, &[b"put_fs_context"]);
+    let ev = Evidence::capture_if(regs, caller, !routine);
+    // SAFETY: The caller of `deactivate_super` holds the reference it drops.
+    let snap = unsafe { Snapshot::read(sb) };
+    let update = |inner: &mut Inner, i: usize, now: u64| {
+        let id = inner.sbs.push_site(Kind::Release, snap.s_active, &ev);
+        let grace = l.grace_ns();
+        let r = &mut inner.sbs.recs[i];
+        if mount_release {
+            r.mounts = (r.mounts - 1).max(0);
+            r.unmounted = (r.unmounted - 1).max(0);
+        }
+        r.apply(&snap);
+        // The reference is dropped right after this handler returns.
+        r.s_active = snap.s_active - 1;
+        r.releases.push(id);
+        r.n_releases += 1;
+        let t = evaluate(r, now, grace);
+        let e = r.event(Kind::Release, now, Some(&ev), snap.s_active);
+        inner.events.push(e);
+        if let Some(t) = t {
+            note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
+        }
+    };
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
+    // SAFETY: The caller of `deactivate_super` holds the reference it drops.
+    unsafe { with_record(&mut inner, sb, &snap, false, false, false, ev.time, update) };
+}
+
+/// For a kprobe on a function whose first argument is a superblock: the
+/// ledger, the superblock and the call's evidence.  The evidence is shallow
+/// (no stack): it goes only into events, which show the caller, and these
+/// calls run on every unmount, where a stack would be the dearest part.
+fn sb_call(regs: &Regs) -> Option<(&'static Ledger, usize, Evidence)> {
+    let l = ledger::get()?;
+    Some((
+        l,
+        regs.arg(0),
+        Evidence::capture_shallow(regs.entry_return_address()),
+    ))
+}
+
+/// `deactivate_locked_super(sb)`: drops a reference with `s_umount` held.
+/// The last one (`s_active` 1) shuts the superblock down; others come from
+/// `thaw_super` (the freeze's reference) or a mount that found an existing
+/// superblock (`get_tree_bdev`, `vfs_get_super`).
+fn on_deactivate_locked_super(regs: &Regs) {
+    let Some((l, sb, ev)) = sb_call(regs) else {
+        return;
+    };
+    if sb == 0 {
+        return;
+    }
+    let now = ev.time;
+    // SAFETY: The caller holds `s_umount` and the reference it drops.
+    let s_active = unsafe { Snapshot::read(sb) }.s_active;
+    let kind = if s_active <= 1 {
+        Kind::FinalRelease
+    } else {
+        Kind::LockedRelease
+    };
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
+    let Some(i) = inner.sbs.find(sb) else { return };
+    let e = inner.sbs.recs[i].event(kind, now, Some(&ev), s_active);
+    inner.events.push(e);
+}
+
+fn on_generic_shutdown_super(regs: &Regs) {
+    let Some((l, sb, ev)) = sb_call(regs) else {
+        return;
+    };
+    let now = ev.time;
+    let Some(mut inner) = l.inner.try_lock() else {
+        return;
+    };
+    let Some(i) = inner.sbs.find(sb) else { return };
+    let r = &mut inner.sbs.recs[i];
+    r.shutdown = now;
+    r.s_active = 0;
+    r.set_state(State::ShutDown, now);
+    let resolved = r.flagged != 0 && !r.resolved;
+    if resolved {
+        r.resolved = true;
+        r.stalled = now.saturating_sub(r.stall_start());
+    }
+    let shut = r.event(Kind::Shutdown, now, Some(&ev), 0);
+    let res = resolved.then(|| r.event(Kind::Resolved, now, Some(&ev), 0));
+    inner.bdevs.holder_shut_down(sb, now);
+    inner.events.push(shut);
+    if let Some(res) = res {
+        inner.events.push(res);
+    }
+}
