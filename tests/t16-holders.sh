@@ -23,6 +23,9 @@ trap cleanup EXIT
 
 # holders_of TARGET: what the file shows for TARGET (a path, dev= or sb=).
 holders_of() { echo "$1" >"$H" && cat "$H"; }
+# For checks that run it in `bash -c`.
+export -f holders_of
+export H
 # balance: the balance line of the last read.
 balance() { grep '^# balance ' <<<"$out"; }
 # has REGEX: the last read has a line matching REGEX.
@@ -34,7 +37,9 @@ holder_lines() { grep -c '^holder ' <<<"$out"; }
 bg() {
 	"$@" &
 	pids+=($!)
-	sleep 0.3
+	# Every COMMAND here ends in exec'ing sleep: until it has, the process
+	# is still bash (or unshare), and has not yet set up what it holds.
+	wait_for 30 grep -qx sleep "/proc/$!/comm"
 }
 # bg_py SCRIPT: runs a Python script in the background; the script calls
 # ready() once it holds what it should, and this waits for that (Python
@@ -145,7 +150,7 @@ kill "$child" "$p"
 wait "$p" 2>/dev/null
 
 t_ok "control again: no holder once they are gone" \
-	bash -c "[ \"\$(holders_of '$work/m' | grep -c '^holder ')\" = 0 ]"
+	test "$(holders_of "$work/m" | grep -c '^holder ')" = 0
 
 # A refused unmount: who held it then is kept, even once they are gone.
 bg bash -c "cd '$work/m' && exec sleep 1000"
