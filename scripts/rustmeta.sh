@@ -14,8 +14,10 @@
 # the kernel's own `make prepare` (which builds the crates) in a copy of the
 # source, checks that the crates' exported symbols are the kernel's (its
 # Module.symvers), and assembles a build tree: the headers as they are, plus
-# rust/, scripts/target.json and fs/mount.h (struct mount, which refledger's
-# C helpers read).  The source copy is removed afterwards.
+# rust/, scripts/target.json, fs/mount.h (struct mount, which refledger's
+# C helpers read) and net/unix/af_unix.h (UNIXCB(), which the holder walk
+# reads files in flight with; private there in 7.x).  The source copy
+# is removed afterwards.
 #
 # The tree lives under $RL_CACHE/kdir-<release>-<key>, where <key> hashes
 # the headers' .config and Module.symvers, the compilers' versions and this
@@ -27,7 +29,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/env.sh"
 
-RECIPE=1
+RECIPE=2
 die() {
 	echo "refledger: $*" >&2
 	exit 1
@@ -145,6 +147,13 @@ cp "$out/src/scripts/target.json" "$t/scripts/"
 # struct mount, private to fs/, which refledger's C helpers read (Kbuild).
 mkdir -p "$t/fs"
 cp "$out/src/fs/mount.h" "$t/fs/"
+# struct unix_skb_parms and UNIXCB(), private to net/unix/ in the kernels
+# that moved them out of include/net/af_unix.h, which the holder walk reads
+# to find files in flight in unix sockets (Kbuild).
+if [ -e "$out/src/net/unix/af_unix.h" ]; then
+	mkdir -p "$t/net/unix"
+	cp "$out/src/net/unix/af_unix.h" "$t/net/unix/"
+fi
 mv "$out/build.log" "$out/prepare.log"
 rm -rf "$out/src"
 touch "$out/.complete"

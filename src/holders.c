@@ -6,8 +6,9 @@
  * meets allocated: superblocks (destroy_super_rcu), struct mounts
  * (delayed_free_vfsmnt), tasks, fd tables and files are all freed after a
  * grace period.  Lists are walked under the locks their writers take, and
- * only spinlocks are taken, so the walk never sleeps and a stuck
- * filesystem cannot stop it.
+ * only spinlocks are taken, sleeping locks (the mmap lock, a unix socket's
+ * iolock) only by trylock, so the walk never sleeps and a stuck filesystem
+ * cannot stop it.
  */
 #include <linux/blkdev.h>
 #include <linux/fdtable.h>
@@ -38,14 +39,31 @@
 #include <mount.h>
 #endif
 
+#ifdef RL_HAVE_UNIXCB
+#include <linux/net.h>
+#include <linux/skbuff.h>
+#include <linux/skmsg.h>
+#include <net/af_unix.h>
+#include <net/scm.h>
+#include <net/sock.h>
+#ifdef RL_UNIXCB_PRIVATE
+/*
+ * struct unix_skb_parms and UNIXCB(), in net/unix/af_unix.h here, which
+ * Kbuild puts on the path; it declares functions on the types of the
+ * headers above, so it comes after them.
+ */
+#include <af_unix.h>
+#endif
+#endif
+
 #include "helpers.h"
 #include "holders.h"
 
 /*
- * How many fds and mappings one walk visits at most: a bound on the time
- * the RCU read-side section lasts, on a machine with a very large number
- * of either.  What is left (fds, mappings, tasks) is counted in
- * budget_cut.
+ * How many fds, mappings, skbs queued in unix sockets and files in flight
+ * in them one walk visits at most: a bound on the time the RCU read-side
+ * section lasts, on a machine with a very large number of any.  What is
+ * left (fds, mappings, tasks, skbs) is counted in budget_cut.
  */
 #define RL_WALK_BUDGET (8u << 20)
 
@@ -413,6 +431,88 @@ static bool rl_fs_context_of(struct file *f, struct super_block *sb)
 	return root && READ_ONCE(root->d_sb) == sb;
 }
 
+#ifdef RL_HAVE_UNIXCB
+/*
+ * Files in flight in `f`, if it is a unix socket: sent to it with
+ * SCM_RIGHTS and still in its receive queue, where each keeps its mount
+ * as an open file does while no task has it open.  The task whose fd `f`
+ * is can receive them (recvmsg) or drop them (close), so it is the one
+ * named.  The files are only compared: a socket in flight is not looked
+ * into, so what is queued in it is not seen.
+ */
+static void rl_scm_holders(struct rl_walk *w, struct task_struct *t, u64 mntns,
+			   unsigned int fd, struct file *f)
+{
+	struct socket *sock = sock_from_file(f);
+	struct rl_holders *o = w->o;
+	struct scm_fp_list *fpl;
+	struct sk_buff *skb;
+	struct rl_holder *h;
+	struct unix_sock *u;
+	struct sock *sk;
+	int i;
+
+	/* The fd table's reference keeps the socket from being released. */
+	sk = sock ? READ_ONCE(sock->sk) : NULL;
+	if (!sk || sk->sk_family != AF_UNIX)
+		return;
+	u = unix_sk(sk);
+	/*
+	 * Most sockets have no file in flight: their queue is neither locked
+	 * nor walked.  The count goes up before an skb with files is queued
+	 * and down before its files are taken out, so 0 means none is there
+	 * but for one being sent right now.
+	 */
+	if (!atomic_read(&u->scm_stat.nr_fds))
+		return;
+	/*
+	 * A receiver takes the file list out of an skb that is still queued,
+	 * without the queue lock but under its iolock, and then frees the
+	 * list at once (not after RCU): the list is read only with the
+	 * iolock held.  Taken by trylock, so that the walk never waits: a
+	 * socket being read from now is skipped, and counted.
+	 */
+	if (!mutex_trylock(&u->iolock)) {
+		o->scm_busy++;
+		return;
+	}
+	/* Plain spin_lock, as af_unix.c takes it: never taken from an irq. */
+	spin_lock(&sk->sk_receive_queue.lock);
+	skb_queue_walk(&sk->sk_receive_queue, skb) {
+		if (!w->budget) {
+			o->budget_cut++;
+			break;
+		}
+		w->budget--;
+		fpl = UNIXCB(skb).fp;
+		if (!fpl)
+			continue;
+		for (i = 0; i < fpl->count; i++) {
+			struct file *in = fpl->fp[i];
+
+			if (!w->budget) {
+				o->budget_cut++;
+				goto out;
+			}
+			w->budget--;
+			if (!rl_on(&in->f_path, w->sb))
+				continue;
+			h = rl_add(o, RL_H_SCM, t, mntns, fd);
+			if (h)
+				rl_path(h->path, sizeof(h->path), &in->f_path);
+		}
+	}
+out:
+	spin_unlock(&sk->sk_receive_queue.lock);
+	mutex_unlock(&u->iolock);
+}
+#else
+static void rl_scm_holders(struct rl_walk *w, struct task_struct *t, u64 mntns,
+			   unsigned int fd, struct file *f)
+{
+}
+#endif
+
 static void rl_file_holders(struct rl_walk *w, struct task_struct *t, u64 mntns)
 {
 	struct files_struct *files = t->files;
@@ -455,6 +555,8 @@ static void rl_file_holders(struct rl_walk *w, struct task_struct *t, u64 mntns)
 			if (rl_first_sight(w, f))
 				o->fs_contexts++;
 			rl_add(o, RL_H_FS_CONTEXT, t, mntns, fd);
+		} else {
+			rl_scm_holders(w, t, mntns, fd, f);
 		}
 	}
 	spin_unlock(&files->file_lock);
@@ -555,6 +657,9 @@ static void rl_walk_tasks(struct rl_walk *w)
 		task_unlock(t);
 	}
 	w->o->parts |= RL_PART_TASKS | (rl_fscontext_fops ? RL_PART_FS_CONTEXT : 0);
+#ifdef RL_HAVE_UNIXCB
+	w->o->parts |= RL_PART_SCM;
+#endif
 }
 
 /*

@@ -4,7 +4,7 @@
  * superblock.  In C because everything it walks is reached through macros,
  * inline functions and private structs: the task list, fd tables, VMA
  * iterators, struct mount and struct mnt_namespace (fs/mount.h), the loop
- * driver's device.
+ * driver's device, unix sockets' queued skbs (UNIXCB()).
  */
 #ifndef REFLEDGER_HOLDERS_H
 #define REFLEDGER_HOLDERS_H
@@ -32,6 +32,11 @@ enum rl_holder_kind {
 	RL_H_SWAP,
 	/* A loop device whose backing file is on it. */
 	RL_H_LOOP,
+	/*
+	 * A file on it sent with SCM_RIGHTS and still queued in a unix
+	 * socket: the task is one whose fd is the receiving socket.
+	 */
+	RL_H_SCM,
 };
 
 /* A mount's place (RL_H_MOUNT's flags). */
@@ -103,6 +108,8 @@ struct rl_holders {
 	unsigned long long budget_cut;
 	/* Tasks whose mappings were skipped because their mmap lock was busy. */
 	unsigned long long mm_busy;
+	/* Unix sockets whose queue was skipped because a receiver was reading. */
+	unsigned long long scm_busy;
 };
 
 #define RL_PART_MOUNTS 1
@@ -110,6 +117,7 @@ struct rl_holders {
 #define RL_PART_SWAP 4
 #define RL_PART_LOOP 8
 #define RL_PART_FS_CONTEXT 16
+#define RL_PART_SCM 32
 
 /*
  * Finds what the walk needs that is not exported (mount_lock, swap_info,
@@ -125,8 +133,9 @@ void rl_holders_init(void);
  * dev_t, or what %p prints for it).  Runs under rcu_read_lock() from start
  * to end and takes only the spinlocks the kernel takes for the same walks
  * (sb_lock, mount_lock, task_lock, fs->lock or fs->seq, files->file_lock,
- * swap_lock, the bdev inode list lock) and the mmap lock by trylock: it
- * never sleeps and never waits for a filesystem.  Process context.
+ * a unix socket's receive queue lock, swap_lock, the bdev inode list lock),
+ * and the mmap lock and a unix socket's iolock by trylock: it never sleeps
+ * and never waits for a filesystem or a socket.  Process context.
  */
 void rl_find_holders(struct file_system_type *first, u32 by, u64 key,
 		     struct rl_holders *out);

@@ -4,8 +4,9 @@
 # inherited an fd to the mount (illumos 7336's shape), another mount
 # namespace, a namespace kept only by a bind-mounted nsfs file, a loop
 # device backed by a file on it, a swap file, a detached open_tree(2)
-# clone held by an fd, a lazy unmount with an open file and an fsopen(2)
-# context.  Each case names the holder with unexplained=0, and a control
+# clone held by an fd, a lazy unmount with an open file, an fsopen(2)
+# context and a file in flight in a unix socket (SCM_RIGHTS) that no task
+# has open.  Each case names the holder with unexplained=0, and a control
 # (nothing holding) shows no false holder.  The leakyfs fixture, whose
 # reference leaks as OpenZFS #18309's did, shows no holder and
 # unexplained=1.
@@ -54,6 +55,15 @@ $1" &
 	wait_for 30 test -e "$work/ready"
 }
 show() { sed 's/^/# /' <<<"$out"; }
+# umount_errno DIR: one umount2(2) of DIR; prints OK or the errno's name
+# (umount(8) prints a message, not the errno).
+umount_errno() {
+	"$RL_PY" -c "
+import ctypes, errno, sys
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.umount2(sys.argv[1].encode(), 0)
+print('OK' if r == 0 else errno.errorcode[ctypes.get_errno()])" "$1"
+}
 
 t_ok "insmod succeeds" rl_load
 t_ok "holders is root-only, read-write (0600)" test "$(stat -c %a "$H")" = 600
@@ -242,6 +252,54 @@ t_ok "the loop device is named, with its backing file" \
 t_ok "detach it" losetup -d "$loopdev"
 t_ok "the loop holder goes" wait_for 5 bash -c "! grep -q '^holder kind=loop' $H"
 t_ok "umount succeeds" umount "$work/m"
+
+# A file in flight: a child sends an fd of a file on the tmpfs to its
+# parent over a socketpair (SCM_RIGHTS) and exits; the parent keeps the
+# receiving socket as fd 9 and never receives.  No task has the file open,
+# yet the file keeps the mount.  The control first: a message without fds
+# queued the same way names no holder.
+t_ok "mount a tmpfs again" mount -t tmpfs rl-holders "$work/m"
+echo data >"$work/m/f"
+dev=$(mountpoint -d "$work/m")
+bg_py "
+import socket, time
+a, b = socket.socketpair()
+a.send(b'no fds')
+ready()
+time.sleep(1000)"
+p=${pids[-1]}
+out=$(holders_of "dev=$dev")
+t_ok "control: a message without fds queued in a unix socket: no holder" test "$(holder_lines)" = 0
+kill "$p"
+wait "$p" 2>/dev/null
+bg_py "
+import os, socket, time
+a, b = socket.socketpair()
+os.dup2(b.fileno(), 9)
+b.close()
+if os.fork() == 0:
+    fd = os.open('$work/m/f', os.O_RDONLY)
+    socket.send_fds(a, [b'x'], [fd])
+    os._exit(0)
+os.wait()
+a.close()
+ready()
+time.sleep(1000)"
+p=${pids[-1]}
+t_ok "umount is refused with EBUSY while the file is in flight" test "$(umount_errno "$work/m")" = EBUSY
+out=$(holders_of "dev=$dev")
+show
+t_ok "the file in flight: named with the receiving socket's task and fd" \
+	has "^holder kind=scm_rights pid=$p comm=python3[^ ]* mntns=[0-9]+ fd=9 path=$work/m/f\$"
+t_ok "and nothing else holds it" test "$(holder_lines)" = 1
+t_ok "balance: s_active=1 mounts=1 unexplained=0" has '^# balance s_active=1 mounts=1 .* unexplained=0$'
+t_ok "no socket was skipped as busy" has '^# holders=.* scm_busy=0 '
+t_ok "the refusal's capture names it" \
+	wait_for 10 grep -q "^  at_refusal holder kind=scm_rights pid=$p " "$RL_DBG/leaks"
+kill "$p"
+wait "$p" 2>/dev/null
+t_ok "once the receiving socket is closed, umount succeeds" \
+	wait_for 10 bash -c "umount '$work/m' 2>/dev/null"
 
 # A swap file on an ext4 filesystem (tmpfs cannot hold swap files).
 truncate -s 64M "$work/ext4.img"

@@ -15,7 +15,10 @@
 //!   file, that keeps a mount namespace it is mounted in;
 //! - `holder kind=fs_context`: an `fsopen(2)` context that made it;
 //! - `holder kind=swap|loop`: a swap area or loop device backed by a file
-//!   on it.
+//!   on it;
+//! - `holder kind=scm_rights`: a file on it in flight in a unix socket
+//!   (sent with `SCM_RIGHTS`, not yet received), with the pid, comm and fd
+//!   of a task that has the receiving socket.
 //!
 //! and the balance of `s_active`: each struct mount, each fs context and a
 //! freeze hold one reference; what no holder explains is `unexplained`.  A
@@ -299,6 +302,8 @@ impl Holders {
             .u64(o.budget_cut)
             .str(" mm_busy=")
             .u64(o.mm_busy)
+            .str(" scm_busy=")
+            .u64(o.scm_busy)
             .str(" unavailable=");
         let mut none = true;
         for (bit, name) in [
@@ -307,6 +312,7 @@ impl Holders {
             (bindings::RL_PART_SWAP, "swap"),
             (bindings::RL_PART_LOOP, "loop"),
             (bindings::RL_PART_FS_CONTEXT, "fs_context"),
+            (bindings::RL_PART_SCM, "scm_rights"),
         ] {
             if o.parts & bit == 0 {
                 line.str(if none { "" } else { "," }).str(name);
@@ -465,6 +471,7 @@ fn kind_name(kind: u32) -> &'static str {
         x if x == rl_holder_kind_RL_H_FS_CONTEXT => "fs_context",
         x if x == rl_holder_kind_RL_H_SWAP => "swap",
         x if x == rl_holder_kind_RL_H_LOOP => "loop",
+        x if x == rl_holder_kind_RL_H_SCM => "scm_rights",
         _ => "?",
     }
 }
