@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * The holder walk behind the `holders` file (src/holders.rs): who keeps a
- * superblock.  In C because everything it walks is reached through macros,
- * inline functions and private structs: the task list, fd tables, VMA
+ * The holder walk behind the `holders` file (src/join/holders.rs): who
+ * keeps a superblock.  In C because everything it walks is reached through
+ * macros, inline functions and private structs: the task list, fd tables, VMA
  * iterators, struct mount and struct mnt_namespace (fs/mount.h), the loop
  * driver's device, unix sockets' queued skbs (UNIXCB()).
  */
@@ -150,9 +150,10 @@ int rl_sb_of_path(const char *name, unsigned long *sb);
 
 /*
  * Captures at a refused unmount: rl_capture_kick() may be called from any
- * context, NMI included, and makes rl_capture_run() (src/holders.rs) run
- * soon in process context, from the system workqueue.  rl_capture_stop()
- * waits until neither is pending or running; no kick may follow it.
+ * context, NMI included, and makes rl_capture_run()
+ * (src/join/captures.rs) run soon in process context, from the system
+ * workqueue.  rl_capture_stop() waits until neither is pending or running;
+ * no kick may follow it.
  */
 void rl_capture_kick(void);
 void rl_capture_stop(void);
