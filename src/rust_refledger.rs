@@ -143,8 +143,9 @@ impl kernel::Module for RefLedger {
 
         let ledger = KBox::pin_init(Ledger::new(Some(audit::audit_work))?, GFP_KERNEL)?;
         ledger.as_ref().publish();
-        // If this fails, counting has not started and nothing is armed: the
-        // probe set unregisters what was registered when it is dropped.
+        // If this fails, counting has not started and nothing is armed:
+        // what was registered is unregistered when dropped (by the probe
+        // set, or inside `add_tracepoints` for those not yet added).
         let complete = probes.add_tracepoints(modules::tracepoints(), modules::TRACEPOINT_ROLE)?;
         modules::start_counting(complete);
         // Published before the notifier starts, so a module that loads from

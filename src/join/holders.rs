@@ -383,9 +383,9 @@ pub(crate) fn show_holder(line: &mut Line, h: &bindings::rl_holder) {
     }
 }
 
-/// Whether holders explain every reference of the superblock at `sb`
-/// (see `audit`): `unexplained` is 0 or less.  `None` when
-/// it is not listed or the mounts cannot be counted here.
+/// Whether holders explain every reference of the superblock at `sb`:
+/// `unexplained` is 0 or less.  The audit asks before it flags one.
+/// `None` when it is not listed or the mounts cannot be counted here.
 pub(crate) fn explained(sb: usize) -> Option<bool> {
     let l = ledger::get()?;
     let h = Holders::of_sb(l.first_fs_type(), sb).ok()?;

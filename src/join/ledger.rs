@@ -122,7 +122,7 @@ static LEDGER: AtomicPtr<Ledger> = AtomicPtr::new(core::ptr::null_mut());
 /// The published ledger, if the module is up.
 pub(crate) fn get() -> Option<&'static Ledger> {
     let p = LEDGER.load(Ordering::Acquire);
-    // SAFETY: `p` is null or the ledger `Ledger::start` published, which is
+    // SAFETY: `p` is null or the ledger `Ledger::publish` published, which is
     // unpublished only after every probe is disarmed and the audit work is
     // cancelled, i.e. after every user of this reference is gone.
     unsafe { p.as_ref() }
@@ -170,7 +170,7 @@ impl Ledger {
             walk_error,
             filter <- new_mutex!(([[0; MODNAME]; modules::MAX_FILTER], 0), "refledger:filter"),
             // SAFETY: A zeroed notifier_block is valid; the callback is set
-            // here and the block is registered in `start_audit`.
+            // here and the block is registered by `start_notifier`.
             notifier <- Opaque::ffi_init(|p: *mut bindings::notifier_block| unsafe {
                 core::ptr::write_bytes(p, 0, 1);
                 (*p).notifier_call = Some(notifier::module_notify);
@@ -289,7 +289,7 @@ impl Ledger {
 
     /// Unregisters the module notifier; on return no notifier call runs.
     pub(crate) fn stop_notifier(&self) {
-        // SAFETY: `notifier` was registered in `start_audit` (unregistering
+        // SAFETY: `notifier` was registered by `start_notifier` (unregistering
         // one that is not registered just fails).  This waits for a running
         // notifier call.
         unsafe { bindings::unregister_module_notifier(self.notifier.get()) };

@@ -267,8 +267,8 @@ fn events_kind(k: Kind) -> &'static str {
 }
 
 /// What the `leaks` file adds under a busy or leaked superblock: who holds
-/// it, found by a join of the ledger with the kernel's objects (see
-/// `holders`); this table only says where it goes.
+/// it now and who held it at a refusal (`leaks` joins `holders` and
+/// `captures` for it); this view only says where it goes.
 pub(crate) trait HolderReport {
     /// Appends ` held_by=...`, naming the first holder found, if any.
     fn held_by(&self, m: &SeqFile);

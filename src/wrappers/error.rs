@@ -6,8 +6,8 @@
 //! A probe that does not register, a tracepoint that does not exist, a
 //! superblock walk whose lock cannot be found: none of these fails the
 //! load.  Each is kept, listed in the files as `error=<errno>` (what the
-//! kernel said, as users know it) with a reason in words, and never passed
-//! around as a bare integer.
+//! kernel said, as users know it; for kprobes with a reason in words), and
+//! never passed around as a bare integer.
 
 use core::sync::atomic::{AtomicI32, Ordering};
 use kernel::prelude::*;

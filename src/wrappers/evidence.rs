@@ -346,6 +346,7 @@ impl SiteClass {
 pub(crate) fn is_err_or_null(addr: usize) -> bool {
     addr == 0 || addr >= (-(kernel::bindings::MAX_ERRNO as isize)) as usize
 }
+
 /// The name of module `m`, or `builtin`.
 ///
 /// # Safety

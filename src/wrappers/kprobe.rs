@@ -129,7 +129,7 @@ pub(crate) struct Probe {
     hits: AtomicU64,
     /// `STATE_IDLE`, `STATE_BUSY` (being armed or disarmed), `STATE_ARMED`.
     state: AtomicI32,
-    /// The errno of the last failed registration, or 0.
+    /// Why the last registration failed, or `None`.
     error: UnavailableCell,
 }
 

@@ -24,7 +24,7 @@ pub(crate) struct TracepointProbe {
     name: &'static CStr,
     tp: *mut bindings::tracepoint,
     probe: *mut c_void,
-    /// 0 when armed or never tried, else the errno of the failure.
+    /// `None` when armed or never tried, else why it is not armed.
     error: UnavailableCell,
 }
 
