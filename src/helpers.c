@@ -102,6 +102,11 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 #endif
 }
 
+int rl_current_pid(void)
+{
+	return task_pid_nr(current);
+}
+
 void rl_current_comm(char *buf, size_t len)
 {
 	/*

@@ -49,10 +49,10 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 				      unsigned int size);
 
 /*
- * The current task's name copied raw (up to len bytes of task->comm,
- * without the task lock; not NUL-terminated at 16 bytes).  The crate's
- * Task has no accessor for it.
+ * The current task's pid, and its name copied raw (up to len bytes of
+ * task->comm, without the task lock; not NUL-terminated at 16 bytes).
  */
+int rl_current_pid(void);
 void rl_current_comm(char *buf, size_t len);
 
 /*

@@ -279,7 +279,11 @@ impl Evidence {
             time: now_ns(),
             caller,
             stack,
-            pid: kernel::current!().pid(),
+            // In C, not the crate's `Task::pid()`: on the 6.12 debug kernel
+            // that read 0 in these handlers (t07 saw `pid=0 comm=mount`),
+            // while `task_pid_nr(current)` reads the right pid.
+            // SAFETY: Reading the current task's pid is always allowed.
+            pid: unsafe { bindings::rl_current_pid() },
             comm: Comm::current(),
         }
     }
