@@ -28,11 +28,13 @@ echo "$zfs" >"$out/zfs-dir"
 echo "$root" >"$out/zfs-root"
 kimg=$img/root/usr/lib/modules/$RL_STOCK_REL/vmlinuz
 gcc -O2 -Wall -o "$out/churn" tests/bench/churn.c
+# WORKLOADS="a b" runs only those; the guest gets them as one word.
+workloads=$(echo "${WORKLOADS:-}" | tr -s ' ,' ',')
 # Under TCG the guest's clock counts instructions (see vm.sh): without it
 # the host's noise moved the same measurement by half from round to round.
 # nokaslr: the profile's trigger is ksys_sync's address.
 RL_ICOUNT=1 RL_APPEND=nokaslr "$here/vm.sh" "$kimg" "$out" "${RL_BENCH_TIMEOUT:-9000}" \
-	env ROUNDS="${ROUNDS:-9}" RL_BENCH_WORKLOADS="${WORKLOADS:-}" RL_BUILD="$b" "$top/tests/bench-guest.sh" "$out" >"$out/vm.log" 2>&1 || {
+	env ROUNDS="${ROUNDS:-9}" RL_BENCH_WORKLOADS="$workloads" RL_BUILD="$b" "$top/tests/bench-guest.sh" "$out" >"$out/vm.log" 2>&1 || {
 	tail -n 40 "$out/vm.log"
 	exit 1
 }
@@ -79,7 +81,7 @@ profile() {
 	cp "$out/zfs-dir" "$out/zfs-root" "$prof/"
 	cc -O2 -Wall -shared -fPIC -fvisibility=hidden -o "$prof/tbcount.so" tests/bench/tbcount.c
 	if ! RL_ICOUNT=1 RL_APPEND=nokaslr RL_QEMU_PLUGIN="$prof/tbcount.so,outfile=$prof/tb,trigger=$trigger" \
-		"$here/vm.sh" "$kimg" "$prof" 3600 env RL_BENCH_WORKLOADS="${WORKLOADS:-}" RL_BUILD="$b" "$top/tests/bench-profile.sh" "$prof" "$out/churn" \
+		"$here/vm.sh" "$kimg" "$prof" 3600 env RL_BENCH_WORKLOADS="$workloads" RL_BUILD="$b" "$top/tests/bench-profile.sh" "$prof" "$out/churn" \
 		>"$prof/vm.log" 2>&1; then
 		echo "# profile: the VM failed; see $prof/vm.log"
 		return

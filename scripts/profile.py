@@ -135,7 +135,8 @@ def main():
         if name not in names:
             names.append(name)
     syms = {cfg: Symbols(os.path.join(prof, 'kallsyms.' + cfg))
-            for cfg in ('none', 'floor', 'refledger')}
+            for cfg in ('none', 'floor', 'refledger', 'peer')
+            if os.path.exists(os.path.join(prof, 'kallsyms.' + cfg))}
     data = {}
     for (cfg, name), (idx, ops) in wins.items():
         per, total, runs_at = window(prof, idx, syms[cfg], ops)
@@ -167,9 +168,13 @@ def main():
     print('# cost/floor = (rl_probes + rl_own + rl_calls) / floor_probes;')
     print('# fl_ratio, rl_ratio = none / (none + floor_probes or that cost);')
     print('# gap = fl_ratio - rl_ratio (goal <= 0.03)')
-    print('%-16s %8s %8s %9s | %12s | %9s %8s %8s | %10s %8s %8s %6s' % (
+    print("# peer_add: the peer's window over none's (its BPF programs are not named")
+    print("#   functions, so only the totals tell), noisy by a few hundred; rl/peer = refledger's")
+    print("#   cost over it (goal <= 0.20); '-' where bpftrace did not run")
+    print('%-16s %8s %8s %9s | %12s | %9s %8s %8s | %10s %8s %8s %6s | %8s %7s' % (
         'workload', 'none', 'floor', 'refledger', 'floor_probes',
-        'rl_probes', 'rl_own', 'rl_calls', 'cost/floor', 'fl_ratio', 'rl_ratio', 'gap'))
+        'rl_probes', 'rl_own', 'rl_calls', 'cost/floor', 'fl_ratio', 'rl_ratio', 'gap',
+        'peer_add', 'rl/peer'))
     for name in names:
         n_per, n_tot = data[('none', name)]
         f_per, f_tot = data[('floor', name)]
@@ -180,10 +185,15 @@ def main():
         r_calls = part(r_per, calls) - part(f_per, calls)
         cost = r_probes + r_own + r_calls
         fl_ratio, rl_ratio = n_tot / (n_tot + f_probes), n_tot / (n_tot + cost)
-        print('%-16s %8.0f %8.0f %9.0f | %12.0f | %9.0f %8.0f %8.0f | %10.2f %8.3f %8.3f %6.3f' % (
+        peer_add, rl_peer = '-', '-'
+        if ('peer', name) in data:
+            p_add = data[('peer', name)][1] - n_tot
+            peer_add = '%.0f' % p_add
+            rl_peer = '%.3f' % (cost / p_add) if p_add > 0 else '-'
+        print('%-16s %8.0f %8.0f %9.0f | %12.0f | %9.0f %8.0f %8.0f | %10.2f %8.3f %8.3f %6.3f | %8s %7s' % (
             name, n_tot, f_tot, r_tot, f_probes, r_probes, r_own, r_calls,
             cost / f_probes if f_probes > 0 else float('nan'), fl_ratio, rl_ratio,
-            fl_ratio - rl_ratio))
+            fl_ratio - rl_ratio, peer_add, rl_peer))
     def biggest(pairs):
         """'name count, ...' for the (count, symbol) pairs above 2% of their sum."""
         pairs = sorted(pairs, reverse=True)

@@ -17,47 +17,8 @@ ROUNDS=${ROUNDS:-9}
 . "$top/tests/bench/common.sh"
 bench_setup
 
-# The peer: bpftrace running tests/bench/peer.bt.  On the stock kernel it
-# is trixie's bpftrace, run in the build root (as a trixie user runs it, on
-# this kernel's BTF); elsewhere the host's.  Without OpenZFS loaded, the
-# script's ZFS part is left out.
-root_setup
-bt=(bpftrace)
-[ -n "$root" ] && [ -x "$root/usr/bin/bpftrace" ] && bt=(chroot "$root" /usr/bin/bpftrace)
-if [ -e /sys/module/zfs ]; then
-	cp "$top/tests/bench/peer.bt" "$work/peer.bt"
-else
-	sed '\|/\* zfs: begin \*/|,\|/\* zfs: end \*/|d' "$top/tests/bench/peer.bt" >"$work/peer.bt"
-fi
-bt_pid=
-peer_start() {
-	"${bt[@]}" "$work/peer.bt" >"$work/bt.log" 2>&1 &
-	bt_pid=$!
-	# Compiling and attaching takes a while under TCG.
-	for _ in $(seq 600); do
-		grep -q '^Attach' "$work/bt.log" && { sleep 1; return 0; }
-		kill -0 $bt_pid 2>/dev/null || return 1
-		sleep 0.5
-	done
-	return 1
-}
-peer_stop() {
-	kill -INT $bt_pid 2>/dev/null
-	wait $bt_pid 2>/dev/null
-}
-peer=
-if ! "${bt[@]}" --version >/dev/null 2>&1; then
-	peer_why="bpftrace is not installed"
-elif ! timeout 300 "${bt[@]}" -e 'BEGIN { exit(); }' >"$work/bt.log" 2>&1; then
-	peer_why="bpftrace cannot run here: $(head -n3 "$work/bt.log" | tr '\n' ' ')"
-elif ! peer_start; then
-	peer_why="bpftrace could not attach peer.bt: $(head -n5 "$work/bt.log" | tr '\n' ' ')"
-	peer_stop
-else
-	peer_stop
-	peer=peer
-	peer_why="$("${bt[@]}" --version) ran tests/bench/peer.bt$([ -e /sys/kernel/btf/vmlinux ] && echo ", with the kernel's BTF")"
-fi
+# The peer, bpftrace running tests/bench/peer.bt, if it can run here.
+peer_setup
 
 # The floor arms exactly the probes refledger arms here.
 np_args=$(nullprobe_args)

@@ -42,12 +42,17 @@ window() {
 declare -A PROF_OPS=([mount_tmpfs]=2000 [mount_ext4]=100 [mount_xfs]=60 [mount_btrfs]=40
 	[bdev_openclose]=20000 [module_getput]=20000 [zfs_churn]=4)
 np_args=$(nullprobe_args)
+# The peer too, where bpftrace runs: what it adds is the window's total
+# over none's, since its programs are not functions kallsyms names.
+peer_setup
+echo "profile: peer: ${peer:-not run}: $peer_why"
 mark
-for cfg in none floor refledger; do
+for cfg in none floor refledger $peer; do
 	case $cfg in
 	# shellcheck disable=SC2086
 	floor) insmod "$NULLPROBE" $np_args ;;
 	refledger) insmod "$KO" ;;
+	peer) peer_start || { echo "profile: the peer did not start"; continue; } ;;
 	esac
 	cat /proc/kallsyms >"$prof/kallsyms.$cfg"
 	settle
@@ -57,6 +62,7 @@ for cfg in none floor refledger; do
 	case $cfg in
 	floor) rmmod nullprobe ;;
 	refledger) rmmod refledger ;;
+	peer) peer_stop ;;
 	esac
 done
 # Where a read of superblocks goes, with 10,000 extra tmpfs mounts.

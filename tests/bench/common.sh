@@ -48,7 +48,9 @@ bench_setup() {
 	# measured).  For working on one path; a full run keeps them all.
 	if [ -n "${RL_BENCH_WORKLOADS:-}" ]; then
 		local w keep=
-		for w in $RL_BENCH_WORKLOADS; do
+		# Commas or spaces between names (the VM gets its command as one
+		# string, so bench.sh passes commas).
+		for w in ${RL_BENCH_WORKLOADS//,/ }; do
 			case " $WORKLOADS " in
 			*" $w "*) keep="$keep $w" ;;
 			esac
@@ -75,6 +77,52 @@ root_setup() {
 		mountpoint -q "$root/$c" || mount --rbind "/$c" "$root/$c"
 	done
 	root_done=1
+}
+
+# peer_setup: the peer, bpftrace running tests/bench/peer.bt.  On the stock
+# kernel it is trixie's bpftrace, run in the build root (as a trixie user
+# runs it, on this kernel's BTF); elsewhere the host's.  Without OpenZFS
+# loaded, the script's ZFS part is left out.  Sets $peer to "peer" if it
+# runs here, else empty, and $peer_why to what ran or why not; then
+# peer_start and peer_stop start and stop it.
+peer_setup() {
+	root_setup
+	bt=(bpftrace)
+	[ -n "$root" ] && [ -x "$root/usr/bin/bpftrace" ] && bt=(chroot "$root" /usr/bin/bpftrace)
+	if [ -e /sys/module/zfs ]; then
+		cp "$top/tests/bench/peer.bt" "$work/peer.bt"
+	else
+		sed '\|/\* zfs: begin \*/|,\|/\* zfs: end \*/|d' "$top/tests/bench/peer.bt" >"$work/peer.bt"
+	fi
+	bt_pid=
+	peer=
+	if ! "${bt[@]}" --version >/dev/null 2>&1; then
+		peer_why="bpftrace is not installed"
+	elif ! timeout 300 "${bt[@]}" -e 'BEGIN { exit(); }' >"$work/bt.log" 2>&1; then
+		peer_why="bpftrace cannot run here: $(head -n3 "$work/bt.log" | tr '\n' ' ')"
+	elif ! peer_start; then
+		peer_why="bpftrace could not attach peer.bt: $(head -n5 "$work/bt.log" | tr '\n' ' ')"
+		peer_stop
+	else
+		peer_stop
+		peer=peer
+		peer_why="$("${bt[@]}" --version) ran tests/bench/peer.bt$([ -e /sys/kernel/btf/vmlinux ] && echo ", with the kernel's BTF")"
+	fi
+}
+peer_start() {
+	"${bt[@]}" "$work/peer.bt" >"$work/bt.log" 2>&1 &
+	bt_pid=$!
+	# Compiling and attaching takes a while under TCG.
+	for _ in $(seq 600); do
+		grep -q '^Attach' "$work/bt.log" && { sleep 1; return 0; }
+		kill -0 $bt_pid 2>/dev/null || return 1
+		sleep 0.5
+	done
+	return 1
+}
+peer_stop() {
+	kill -INT $bt_pid 2>/dev/null
+	wait $bt_pid 2>/dev/null
 }
 
 # zfs_setup: loads the OpenZFS modules built for this kernel ($out/zfs-dir)
