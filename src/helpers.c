@@ -7,6 +7,7 @@
  * declare (RL_SB_MOUNTS_PTR comes from Kbuild), so the Rust side sees one API.
  */
 #include <linux/blkdev.h>
+#include <linux/compat.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/kprobes.h>
@@ -23,6 +24,8 @@
 #include <linux/ptrace.h>
 #include <linux/stacktrace.h>
 #include <asm/unwind.h>
+#include <asm/syscall.h>
+#include <asm/unistd.h>
 #ifdef RL_SB_MOUNTS_PTR
 /*
  * fs/mount.h, for struct mount: sb->s_mounts points to one since the list
@@ -105,6 +108,20 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 int rl_current_pid(void)
 {
 	return task_pid_nr(current);
+}
+
+bool rl_in_mount_syscall(void)
+{
+	/*
+	 * A kernel thread's saved registers say nothing; a user task's
+	 * orig_ax is the system call it is in, even when the probe handler
+	 * runs in the int3 trap's NMI-like context (the trap is synchronous).
+	 */
+	if (current->flags & PF_KTHREAD)
+		return false;
+	if (in_compat_syscall())
+		return false;
+	return syscall_get_nr(current, task_pt_regs(current)) == __NR_mount;
 }
 
 void rl_current_comm(char *buf, size_t len)

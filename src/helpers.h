@@ -53,6 +53,8 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
  * task->comm, without the task lock; not NUL-terminated at 16 bytes).
  */
 int rl_current_pid(void);
+/* Whether the current task is in mount(2) (native, not compat). */
+bool rl_in_mount_syscall(void);
 void rl_current_comm(char *buf, size_t len);
 
 /*

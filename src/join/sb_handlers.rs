@@ -24,7 +24,7 @@ use crate::{
     },
     wrappers::{
         bindings,
-        evidence::{is_err_or_null, Evidence, SiteClass},
+        evidence::{in_mount_syscall, is_err_or_null, Evidence, SiteClass},
         kprobe::{Handler, ProbeData, Regs},
         probes::{Candidate, Spec},
     },
@@ -136,7 +136,12 @@ fn mount_exit(regs: &Regs, data: &ProbeData) {
             b"__x64_sys_fsmount",
         ],
     );
-    acquired(l, regs, sb, Kind::Mount, data[0], deep);
+    acquired(
+        l,
+        sb,
+        Kind::Mount,
+        Evidence::capture_if(regs, data[0], deep),
+    );
 }
 
 static MOUNT_SYSCALL: SiteClass = SiteClass::new();
@@ -155,12 +160,23 @@ fn setup_mnt_exit(regs: &Regs, data: &ProbeData) {
     } else {
         Kind::Mount
     };
-    // fsmount(2) comes the same way every time; mount(2) and in-kernel
-    // mounts share `fc_mount`, so only a stack tells them apart.
-    let deep = !FSMOUNT.is(caller, &[b"__do_sys_fsmount", b"__x64_sys_fsmount"]);
+    // fsmount(2) comes the same way every time.  mount(2) and in-kernel
+    // mounts share `fc_mount`; mount(2)'s own comes the same way too, and
+    // the system call number says it is one, for a fraction of what a stack
+    // costs (on a tmpfs mount and unmount the unwinder was a fifth of all
+    // refledger spent).  An in-kernel mount made inside mount(2) (btrfs
+    // mounts a subvolume's tree that way) is kept shallow with it: caller
+    // and task still say what it was, and it is dropped within the call.
+    let ev = if FSMOUNT.is(caller, &[b"__do_sys_fsmount", b"__x64_sys_fsmount"]) {
+        Evidence::capture_shallow(caller)
+    } else if in_mount_syscall() {
+        Evidence::capture_in_mount(caller)
+    } else {
+        Evidence::capture_regs(regs, caller)
+    };
     // `setup_mnt` took an `s_active` reference for the new mount, which its
     // caller owns, so the superblock the entry handler saw is still live.
-    acquired(l, regs, data[0], kind, caller, deep);
+    acquired(l, data[0], kind, ev);
 }
 
 static SETUP_CLONE: SiteClass = SiteClass::new();
@@ -187,13 +203,16 @@ fn clone_exit(regs: &Regs, data: &ProbeData) {
     }
     // The new mount holds an `s_active` reference, so the superblock the
     // entry handler saw is still live.
-    acquired(l, regs, data[0], Kind::Clone, data[1], true);
+    acquired(
+        l,
+        data[0],
+        Kind::Clone,
+        Evidence::capture_regs(regs, data[1]),
+    );
 }
 
-/// A struct mount of `sb` was created, from `caller`; `regs` are the return
-/// handler's, unwound for a stack if `deep`.
-fn acquired(l: &Ledger, regs: &Regs, sb: usize, kind: Kind, caller: usize, deep: bool) {
-    let ev = Evidence::capture_if(regs, caller, deep);
+/// A struct mount of `sb` was created, as `ev` shows.
+fn acquired(l: &Ledger, sb: usize, kind: Kind, ev: Evidence) {
     // SAFETY: The new mount holds a reference to `sb`.
     let snap = unsafe { Snapshot::read(sb) };
     let update = |inner: &mut Inner, i: usize, now: u64| {

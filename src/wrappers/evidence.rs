@@ -161,6 +161,16 @@ pub(crate) fn now_ns() -> u64 {
     unsafe { bindings::rl_ktime_get_ns() }
 }
 
+/// Whether the current task is in mount(2): a probe on a function both
+/// mount(2) and in-kernel mounts reach (such as `fc_mount`'s callees) tells
+/// them apart by this, a read of the saved system call number, instead of
+/// unwinding a stack.
+pub(crate) fn in_mount_syscall() -> bool {
+    // SAFETY: `rl_in_mount_syscall` reads only the current task's flags and
+    // its saved registers, which are always there.
+    unsafe { bindings::rl_in_mount_syscall() }
+}
+
 /// Formats a time since boot as seconds with microseconds, like dmesg.
 pub(crate) struct Secs(pub(crate) u64);
 
@@ -200,6 +210,10 @@ pub(crate) struct Evidence {
     pub(crate) pid: i32,
     /// Its name.
     pub(crate) comm: Comm,
+    /// Whether the task was in mount(2), for a shallow capture that a
+    /// system call number told apart from an in-kernel mount (see
+    /// [`in_mount_syscall`]); printed as `syscall=mount`.
+    pub(crate) in_mount: bool,
 }
 
 impl Evidence {
@@ -210,6 +224,7 @@ impl Evidence {
         stack: [0; STACK_DEPTH],
         pid: 0,
         comm: Comm::EMPTY,
+        in_mount: false,
     };
 
     /// Captures the current task and stack, for a call made from `caller`,
@@ -285,13 +300,27 @@ impl Evidence {
             // SAFETY: Reading the current task's pid is always allowed.
             pid: unsafe { bindings::rl_current_pid() },
             comm: Comm::current(),
+            in_mount: false,
         }
     }
 
-    /// Prints `pid=.. comm=.. caller=<symbol>` (no newline).
+    /// [`Evidence::capture_shallow`] for a call made in mount(2), which
+    /// [`in_mount_syscall`] said: the stack would only show the system call.
+    pub(crate) fn capture_in_mount(caller: usize) -> Self {
+        Self {
+            in_mount: true,
+            ..Self::capture_shallow(caller)
+        }
+    }
+
+    /// Prints `pid=.. comm=.. caller=<symbol>`, and ` syscall=mount` for
+    /// [`Evidence::capture_in_mount`]'s (no newline).
     pub(crate) fn show_who(&self, m: &SeqFile) {
         crate::wrappers::debugfs::seq_print!(m, "pid={} comm={} caller=", self.pid, self.comm);
         m.symbol(self.caller);
+        if self.in_mount {
+            crate::wrappers::debugfs::seq_print!(m, " syscall=mount");
+        }
     }
 
     /// Prints the stack, one `at <symbol>` line per frame, each indented by
