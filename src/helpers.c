@@ -18,6 +18,7 @@
 #include <linux/moduleparam.h>
 #include <linux/printk.h>
 #include <linux/sched.h>
+#include <linux/seq_file.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 #include <linux/tracepoint.h>
@@ -108,6 +109,23 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 int rl_current_pid(void)
 {
 	return task_pid_nr(current);
+}
+
+char *rl_seq_room(struct seq_file *m, size_t need, size_t *at)
+{
+	*at = m->count;
+	/* count == size is the overflow mark: the core retries the show. */
+	if (!m->buf || m->count > m->size || m->size - m->count < need)
+		return NULL;
+	return m->buf + m->count;
+}
+
+bool rl_seq_commit(struct seq_file *m, size_t at, size_t n)
+{
+	if (m->count != at || at > m->size || n > m->size - at)
+		return false;
+	m->count = at + n;
+	return true;
 }
 
 bool rl_in_mount_syscall(void)
@@ -249,7 +267,8 @@ int rl_find_sb_lock(void)
 }
 
 void rl_walk_supers(struct file_system_type *first,
-		    void (*f)(struct super_block *sb, void *arg), void *arg,
+		    void (*f)(struct super_block *sb, void *arg),
+		    void (*type_done)(void *arg), void *arg,
 		    unsigned long *types, unsigned int max_types, unsigned int *ntypes)
 {
 	struct file_system_type *t;
@@ -266,6 +285,8 @@ void rl_walk_supers(struct file_system_type *first,
 		spin_lock(rl_sb_lock);
 		hlist_for_each_entry(sb, &t->fs_supers, s_instances)
 			f(sb, arg);
+		if (type_done)
+			type_done(arg);
 		spin_unlock(rl_sb_lock);
 	}
 	rcu_read_unlock();

@@ -53,6 +53,13 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
  * task->comm, without the task lock; not NUL-terminated at 16 bytes).
  */
 int rl_current_pid(void);
+/*
+ * The free part of a seq_file's buffer at its count (*at), if at least
+ * need bytes are free, for a line built in place; NULL otherwise.
+ */
+char *rl_seq_room(struct seq_file *m, size_t need, size_t *at);
+/* Moves the count from at by n, if it is still at and n bytes fit. */
+bool rl_seq_commit(struct seq_file *m, size_t at, size_t n);
 /* Whether the current task is in mount(2) (native, not compat). */
 bool rl_in_mount_syscall(void);
 void rl_current_comm(char *buf, size_t len);
@@ -112,7 +119,9 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
  * filesystem type, from `first` on, with RCU read-locked and sb_lock held:
  * f must not sleep.  A superblock on its type's fs_supers is allocated while
  * sb_lock is held (put_super unlinks it under sb_lock before it frees it),
- * so f may read it.  It never takes s_umount and never waits for SB_BORN,
+ * so f may read it.  After each type's superblocks it calls type_done(arg),
+ * (if not NULL) still under sb_lock, so f may hold a lock of its own across a type's
+ * superblocks and drop it there.  It never takes s_umount and never waits for SB_BORN,
  * unlike iterate_supers_type(), which a stuck mount or unmount blocks.
  * Each type walked is stored in types[] (up to max_types; *ntypes counts all
  * of them).  The type list is walked under RCU: unregister_filesystem()
@@ -120,7 +129,8 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
  */
 int rl_find_sb_lock(void);
 void rl_walk_supers(struct file_system_type *first,
-		    void (*f)(struct super_block *sb, void *arg), void *arg,
+		    void (*f)(struct super_block *sb, void *arg),
+		    void (*type_done)(void *arg), void *arg,
 		    unsigned long *types, unsigned int max_types, unsigned int *ntypes);
 
 /* What the audit reads of a superblock's flags and locks, as RL_SB_* bits. */

@@ -839,7 +839,7 @@ void rl_find_holders(struct file_system_type *first, u32 by, u64 key,
 	out->n = 0;
 	out->found = 0;
 	rcu_read_lock();
-	rl_walk_supers(first, rl_match_one, &match, NULL, 0, &ntypes);
+	rl_walk_supers(first, rl_match_one, NULL, &match, NULL, 0, &ntypes);
 	sb = match.sb;
 	if (!sb)
 		goto out;

@@ -24,6 +24,7 @@ use crate::{
     wrappers::{
         bindings,
         evidence::{now_ns, Evidence},
+        sync::Guard,
     },
 };
 use core::{ffi::c_void, sync::atomic::Ordering};
@@ -88,6 +89,23 @@ struct AuditWalk<'a> {
     /// Superblocks found by the first audit after load or reset predate the
     /// ledger: they are listed, not announced.
     quiet: bool,
+    /// The ledger's lock, held across up to [`AUDIT_BATCH`] superblocks of
+    /// one type ([`audit_type_done`] drops it, before `sb_lock` is dropped).
+    guard: Option<Guard<'a, Inner>>,
+    /// Superblocks handled under `guard`.
+    batch: usize,
+}
+
+/// # Safety
+///
+/// Called by `rl_walk_supers` after the superblocks of one type, with
+/// `sb_lock` still held; `arg` is the [`AuditWalk`] that [`audit`] passed.
+unsafe extern "C" fn audit_type_done(arg: *mut c_void) {
+    // SAFETY: `arg` is the walk state, lent to the walk by `audit_locked`,
+    // and nothing else uses it during the walk.
+    let w = unsafe { &mut *arg.cast::<AuditWalk<'_>>() };
+    w.guard = None;
+    w.batch = 0;
 }
 
 /// # Safety
@@ -96,8 +114,9 @@ struct AuditWalk<'a> {
 /// on its type's `fs_supers`; `arg` is the [`AuditWalk`] that [`audit`]
 /// passed.
 unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void) {
-    // SAFETY: `arg` is the walk state, borrowed by `audit` for the walk.
-    let w = unsafe { &*(arg as *const AuditWalk<'_>) };
+    // SAFETY: `arg` is the walk state, lent to the walk by `audit_locked`,
+    // and nothing else uses it during the walk.
+    let w = unsafe { &mut *arg.cast::<AuditWalk<'_>>() };
     // SAFETY: `sb` is allocated while listed under `sb_lock`.
     let state = unsafe { bindings::rl_sb_state(sb) };
     if state & bindings::RL_SB_DYING != 0 {
@@ -116,7 +135,15 @@ unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void)
         r.umount_locked = umount_locked;
         r.seen = true;
     };
-    let mut inner = w.l.inner.lock();
+    // The lock is taken once per batch: once per superblock, it was a
+    // tenth of a read of 10,000 superblocks.
+    if w.batch == AUDIT_BATCH {
+        w.guard = None;
+        w.batch = 0;
+    }
+    w.batch += 1;
+    let l = w.l;
+    let inner = w.guard.get_or_insert_with(|| l.inner.lock());
     // A record shut down at this address is this superblock still being
     // torn down if nothing holds it (`s_active` 0); a superblock listed
     // with references is a new one at a reused address.
@@ -125,7 +152,7 @@ unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void)
     // with `listed`.
     unsafe {
         with_record(
-            &mut inner,
+            inner,
             sb as usize,
             &snap,
             alive,
@@ -172,19 +199,22 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
             r.seen = false;
         }
     }
-    let walk = AuditWalk {
+    let mut walk = AuditWalk {
         l,
         now: start_ns,
         quiet: l.seeding.load(Ordering::Relaxed),
+        guard: None,
+        batch: 0,
     };
     let mut ntypes = 0u32;
-    // SAFETY: `audit_one` matches the callback type and `walk` outlives the
-    // walk; `types` has room for `types.len()` entries.
+    // SAFETY: `audit_one` and `audit_type_done` match the callback types and
+    // `walk` outlives the walk; `types` has room for `types.len()` entries.
     unsafe {
         bindings::rl_walk_supers(
             l.first_fs_type(),
             Some(audit_one),
-            core::ptr::from_ref(&walk).cast_mut().cast(),
+            Some(audit_type_done),
+            (&raw mut walk).cast(),
             types.as_mut_ptr().cast(),
             types.len() as u32,
             &mut ntypes,

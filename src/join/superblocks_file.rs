@@ -168,9 +168,9 @@ impl Show for SuperblocksFile {
         }
         // A few records at a time (`LINE_BATCH`), so probe handlers never
         // wait long for the lock.  Slots keep their records, so the order is
-        // stable.  A line is built without `core::fmt` (see `Line`) and
-        // written with one call; only a record the audit has not yet given
-        // an id (`hid`) costs a second, `%p`, call.
+        // stable.  A line is built without `core::fmt`, in place in the
+        // file's buffer (see `Line`); only a record the audit has not yet
+        // given an id (`hid`) costs a `%p` call.
         let mut line = Line::new();
         let n = l.sb_slots();
         for start in (0..n).step_by(LINE_BATCH) {
@@ -185,13 +185,17 @@ impl Show for SuperblocksFile {
 }
 
 /// One `superblocks` line, formatted with the ledger's lock held: it
-/// neither sleeps nor allocates (`seq_write` copies into the buffer the
-/// seq_file core allocated, and a line that does not fit is retried by it).
+/// neither sleeps nor allocates (it is built in the buffer the seq_file
+/// core allocated, and a line that does not fit is retried by it).
 fn show_row(m: &SeqFile, line: &mut Line, r: &Record, now: u64) {
+    if r.hid == 0 {
+        m.hashed_as(c_str!("sb=%p"), r.sb);
+    }
+    // Built in the file's buffer: nothing else is printed to `m` until
+    // `end`.
+    line.begin(m);
     if r.hid != 0 {
         line.str("sb=").hex16(r.hid);
-    } else {
-        m.hashed_as(c_str!("sb=%p"), r.sb);
     }
     line.str(".").u64(r.gen.into());
     let id = &r.id;

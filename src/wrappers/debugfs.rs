@@ -86,24 +86,68 @@ const LINE_MAX: usize = 512;
 /// `Formatter` dispatches every piece through trait objects: on a read of
 /// 10,000 superblocks that was most of the read's instructions.  The lines
 /// a file has one of per record are built here from plain pieces and
-/// appended with one `seq_write`.
+/// appended with one `seq_write`, or, for a line begun with
+/// [`Line::begin`], built in the seq_file's buffer itself: the copy
+/// `seq_write` makes was a tenth of that read.
 ///
 /// # Invariants
 ///
-/// `len <= LINE_MAX - 1`: one byte is always left for the newline.
+/// - `len <= LINE_MAX - 1`: one byte is always left for the newline.
+/// - `ext` is null, and the line is in `own`; or it points to `LINE_MAX`
+///   bytes of the free part of the buffer of the seq_file `seq`, which
+///   `seq`'s `count` was `at` when [`Line::begin`] set `ext`, and which only
+///   the show call that began the line writes.
 pub(crate) struct Line {
-    buf: [u8; LINE_MAX],
+    own: [u8; LINE_MAX],
+    ext: *mut u8,
+    seq: *mut bindings::seq_file,
+    at: usize,
     len: usize,
 }
 
 impl Line {
     /// An empty line.
     pub(crate) fn new() -> Self {
-        // INVARIANT: `len` is 0.
+        // INVARIANT: `len` is 0 and `ext` null.
         Self {
-            buf: [0; LINE_MAX],
+            own: [0; LINE_MAX],
+            ext: ptr::null_mut(),
+            seq: ptr::null_mut(),
+            at: 0,
             len: 0,
         }
+    }
+
+    /// The bytes the line is built in.  The reference lives only within a
+    /// method of `Line`, none of which calls anything that could write the
+    /// seq_file.
+    #[inline(always)]
+    fn buf(&mut self) -> &mut [u8; LINE_MAX] {
+        if self.ext.is_null() {
+            &mut self.own
+        } else {
+            // SAFETY: `ext` points to `LINE_MAX` bytes of the seq_file's
+            // buffer that only this show call writes (type invariants), and
+            // nothing else writes them while this reference lives.
+            unsafe { &mut *self.ext.cast::<[u8; LINE_MAX]>() }
+        }
+    }
+
+    /// Begins an empty line in `m`'s own buffer, where a whole line fits
+    /// (else in the line's own array), to be ended with [`Line::end`] and
+    /// nothing printed to `m` in between.  The line is then written where
+    /// it will stay, with no copy.
+    pub(crate) fn begin(&mut self, m: &SeqFile) {
+        let mut at = 0usize;
+        // SAFETY: `m.0` is the seq_file passed to the show callback that
+        // created `m`; the helper only reads its `buf`, `size` and `count`.
+        let ext = unsafe { bindings::rl_seq_room(m.0, LINE_MAX, &mut at) };
+        // INVARIANT: `rl_seq_room` returns null or `LINE_MAX` free bytes at
+        // `count` (`at`), which the show call running owns; `len` is 0.
+        self.ext = ext.cast();
+        self.seq = m.0;
+        self.at = at;
+        self.len = 0;
     }
 
     /// Appends `b`, as much of it as fits.  Inlined, so that the copy of a
@@ -111,14 +155,15 @@ impl Line {
     /// call to `memcpy`.
     #[inline(always)]
     pub(crate) fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        let room = LINE_MAX - 1 - self.len;
+        let len = self.len;
+        let room = LINE_MAX - 1 - len;
         // The whole of `b` in a branch of its own, whose length is known
         // for a literal.
         let n = if b.len() <= room {
-            self.buf[self.len..self.len + b.len()].copy_from_slice(b);
+            self.buf()[len..len + b.len()].copy_from_slice(b);
             b.len()
         } else {
-            self.buf[self.len..self.len + room].copy_from_slice(&b[..room]);
+            self.buf()[len..len + room].copy_from_slice(&b[..room]);
             room
         };
         // INVARIANT: `n` is at most `room`, so `len` stays below `LINE_MAX`.
@@ -142,8 +187,9 @@ impl Line {
         if len == 0 {
             return self.str("-");
         }
-        if self.len + N < LINE_MAX && len <= N {
-            self.buf[self.len..self.len + N].copy_from_slice(b);
+        let at = self.len;
+        if at + N < LINE_MAX && len <= N {
+            self.buf()[at..at + N].copy_from_slice(b);
             // INVARIANT: `len <= N` and `self.len + N < LINE_MAX`.
             self.len += len;
             self
@@ -197,8 +243,9 @@ impl Line {
         // Most numbers printed are small (counts, `s_active`): one digit
         // and no padding is one store.
         if v < 10 && width <= 1 {
-            if self.len < LINE_MAX - 1 {
-                self.buf[self.len] = b'0' + v as u8;
+            let at = self.len;
+            if at < LINE_MAX - 1 {
+                self.buf()[at] = b'0' + v as u8;
                 // INVARIANT: checked above that a byte fits before the last.
                 self.len += 1;
             }
@@ -210,31 +257,44 @@ impl Line {
             return self;
         }
         let start = self.len;
+        let buf = self.buf();
         let mut v = v;
         let mut i = start + n;
         while v >= 100 {
             let d = (v % 100) as usize * 2;
             v /= 100;
             i -= 2;
-            self.buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+            buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
         }
         if v >= 10 {
             let d = v as usize * 2;
             i -= 2;
-            self.buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+            buf[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
         } else {
             i -= 1;
-            self.buf[i] = b'0' + v as u8;
+            buf[i] = b'0' + v as u8;
         }
-        // The zero padding, when `width` asks for more than the digits.
-        self.buf[start..i].fill(b'0');
+        // The zero padding, when `width` asks for more than the digits (a
+        // test first: an empty `fill` is still a call to `memset`).
+        if i > start {
+            buf[start..i].fill(b'0');
+        }
         // INVARIANT: checked above that `n` bytes fit before the last.
         self.len += n;
         self
     }
 
-    /// Appends `v` in decimal.
+    /// Appends `v` in decimal.  Inlined, so that the commonest number, one
+    /// digit, costs no call.
+    #[inline(always)]
     pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
+        let at = self.len;
+        if v < 10 && at < LINE_MAX - 1 {
+            self.buf()[at] = b'0' + v as u8;
+            // INVARIANT: checked above that a byte fits before the last.
+            self.len += 1;
+            return self;
+        }
         self.u64_width(v, 1)
     }
 
@@ -274,9 +334,9 @@ impl Line {
             return self.u64_width(v as u64, 6);
         }
         let i = self.len;
+        let buf = self.buf();
         for (k, pair) in [v / 10_000, v / 100 % 100, v % 100].into_iter().enumerate() {
-            self.buf[i + 2 * k..i + 2 * k + 2]
-                .copy_from_slice(&DIGIT_PAIRS[2 * pair..2 * pair + 2]);
+            buf[i + 2 * k..i + 2 * k + 2].copy_from_slice(&DIGIT_PAIRS[2 * pair..2 * pair + 2]);
         }
         // INVARIANT: checked above that six bytes fit before the last.
         self.len += 6;
@@ -294,23 +354,37 @@ impl Line {
     /// Appends the line to `m` as it is, without a newline: the end of a
     /// line begun with `seq_print!`.
     pub(crate) fn write(&mut self, m: &SeqFile) {
-        // SAFETY: As in `end`, for `len` bytes.
-        unsafe { bindings::seq_write(m.0, self.buf.as_ptr().cast::<c_void>(), self.len) };
-        // INVARIANT: `len` is 0.
-        self.len = 0;
+        let n = self.len;
+        self.put(m, n);
     }
 
     /// Ends the line with a newline and appends it to `m`.
     pub(crate) fn end(&mut self, m: &SeqFile) {
+        let n = self.len;
         // The invariant left room for the newline.
-        self.buf[self.len] = b'\n';
-        // SAFETY: `m.0` is the seq_file passed to the show callback that
-        // created `m`; `seq_write` copies `len + 1` initialised bytes of
-        // `buf`, which is that long by the type invariant.  Output that does
-        // not fit is retried by the seq_file core with a larger buffer, as
-        // with `seq_printf`.
-        unsafe { bindings::seq_write(m.0, self.buf.as_ptr().cast::<c_void>(), self.len + 1) };
-        // INVARIANT: `len` is 0.
+        self.buf()[n] = b'\n';
+        self.put(m, n + 1);
+    }
+
+    /// Appends the first `n` bytes of the line to `m`, and empties it.
+    fn put(&mut self, m: &SeqFile, n: usize) {
+        if self.ext.is_null() {
+            // SAFETY: `m.0` is the seq_file passed to the show callback that
+            // created `m`; `seq_write` copies `n` initialised bytes of `own`,
+            // at most its length.  Output that does not fit is retried by the
+            // seq_file core with a larger buffer, as with `seq_printf`.
+            unsafe { bindings::seq_write(m.0, self.own.as_ptr().cast::<c_void>(), n) };
+        } else if m.0 == self.seq {
+            // Already in place: only the seq_file's count moves past it.  If
+            // something was printed to `m` since `begin` (which `begin`
+            // forbids), the count moved and the line is left out: its bytes
+            // may have been written over.
+            // SAFETY: As above; the helper moves `count` from `at` by `n`
+            // only if it is still `at` and `n` bytes fit.
+            unsafe { bindings::rl_seq_commit(m.0, self.at, n) };
+        }
+        // INVARIANT: `len` is 0 and `ext` null.
+        self.ext = ptr::null_mut();
         self.len = 0;
     }
 }
