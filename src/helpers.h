@@ -119,10 +119,11 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
  * filesystem type, from `first` on, with RCU read-locked and sb_lock held:
  * f must not sleep.  A superblock on its type's fs_supers is allocated while
  * sb_lock is held (put_super unlinks it under sb_lock before it frees it),
- * so f may read it.  After each type's superblocks it calls type_done(arg),
- * (if not NULL) still under sb_lock, so f may hold a lock of its own across a type's
- * superblocks and drop it there.  It never takes s_umount and never waits for SB_BORN,
- * unlike iterate_supers_type(), which a stuck mount or unmount blocks.
+ * so f may read it.  After each type's superblocks it calls type_done(arg)
+ * (if not NULL), still under sb_lock, so f may hold a lock of its own
+ * across a type's superblocks and drop it there.  It never takes s_umount
+ * and never waits for SB_BORN, unlike iterate_supers_type(), which a stuck
+ * mount or unmount blocks.
  * Each type walked is stored in types[] (up to max_types; *ntypes counts all
  * of them).  The type list is walked under RCU: unregister_filesystem()
  * unlinks a type and waits for a grace period before its module can go.

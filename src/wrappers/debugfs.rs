@@ -240,17 +240,6 @@ impl Line {
     /// from a table: on a read of 10,000 superblocks the one-digit loop was
     /// the largest single cost.
     pub(crate) fn u64_width(&mut self, v: u64, width: usize) -> &mut Self {
-        // Most numbers printed are small (counts, `s_active`): one digit
-        // and no padding is one store.
-        if v < 10 && width <= 1 {
-            let at = self.len;
-            if at < LINE_MAX - 1 {
-                self.buf()[at] = b'0' + v as u8;
-                // INVARIANT: checked above that a byte fits before the last.
-                self.len += 1;
-            }
-            return self;
-        }
         let digits = v.checked_ilog10().unwrap_or(0) as usize + 1;
         let n = digits.max(width.min(20));
         if n > LINE_MAX - 1 - self.len {
