@@ -97,8 +97,10 @@ make_root() {
 	}
 	# Debian keeps several versions in backports, but not for ever: say
 	# plainly when a pinned one is gone, and what to change.
+	# (Not `| grep -q`: it stops reading at the first match, and under
+	# pipefail the SIGPIPE apt-cache then gets fails the test.)
 	for p in "${backports[@]}"; do
-		in_root apt-cache madison "${p%%=*}" | grep -qF " ${p#*=} " && continue
+		in_root apt-cache madison "${p%%=*}" | grep -F " ${p#*=} " >/dev/null && continue
 		say "Debian no longer serves ${p%%=*} ${p#*=}; pin a current one in scripts/env.sh (apt-cache madison ${p%%=*}, in the build root)"
 		return 1
 	done
