@@ -30,6 +30,12 @@ cleanup() {
 	local d
 	for d in "$work"/m*; do mountpoint -q "$d" && umount "$d"; done
 	for d in "${loops[@]}"; do losetup -d "$d"; done
+	# OpenZFS left loaded by a failed unload would fail the ZFS tests'
+	# first steps too.
+	if [ -n "$zdir" ]; then
+		[ -d /sys/module/zfs ] && rmmod zfs
+		[ -d /sys/module/spl ] && rmmod spl
+	fi
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -147,12 +153,28 @@ churn_control() {
 # Loads and unloads fixture modules (nullprobe puts its own probes on
 # refledger's functions; leakyfs is mounted and unmounted once loaded), and
 # OpenZFS once, if it was built for this kernel.
+# rmmod_settled MODULE: rmmod, tried again for up to 10 seconds while it
+# fails only because the module is in use.  A kprobe registered in a module
+# holds a reference to it while it is being armed (try_module_get in
+# check_kprobe_address_safe), so an rmmod zfs that meets refledger's load
+# arming its ZFS probes fails with "in use", as it would with any kprobe
+# tool; once the probes are armed the reference is gone.
+rmmod_settled() {
+	local i
+	for i in $(seq 20); do
+		rmmod "$1" 2>/dev/null && return 0
+		[ "$(cat "/sys/module/$1/refcnt" 2>/dev/null)" != 0 ] || break
+		echo "rmmod $1: in use (refcnt $(cat "/sys/module/$1/refcnt" 2>/dev/null)), again" >&2
+		sleep 0.5
+	done
+	rmmod "$1"
+}
 churn_modules() {
 	local n=0 err=0 dir=$work/mleaky
 	mkdir -p "$dir"
 	if [ -n "$zdir" ]; then
 		if insmod "$zdir/spl.ko" && insmod "$zdir/zfs.ko"; then
-			rmmod zfs && rmmod spl || err=$((err + 1))
+			rmmod_settled zfs && rmmod_settled spl || err=$((err + 1))
 		else
 			err=$((err + 1))
 		fi
