@@ -150,9 +150,6 @@ churn_control() {
 	done
 	report control $n $err
 }
-# Loads and unloads fixture modules (nullprobe puts its own probes on
-# refledger's functions; leakyfs is mounted and unmounted once loaded), and
-# OpenZFS once, if it was built for this kernel.
 # rmmod_settled MODULE: rmmod, tried again for up to 10 seconds while it
 # fails only because the module is in use.  A kprobe registered in a module
 # holds a reference to it while it is being armed (try_module_get in
@@ -169,6 +166,9 @@ rmmod_settled() {
 	done
 	rmmod "$1"
 }
+# Loads and unloads fixture modules (nullprobe puts its own probes on
+# refledger's functions; leakyfs is mounted and unmounted once loaded), and
+# OpenZFS once, if it was built for this kernel.
 churn_modules() {
 	local n=0 err=0 dir=$work/mleaky
 	mkdir -p "$dir"
