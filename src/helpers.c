@@ -25,6 +25,7 @@
 #include <linux/ptrace.h>
 #include <linux/stacktrace.h>
 #include <asm/unwind.h>
+#include <asm/tsc.h>
 #include <asm/syscall.h>
 #include <asm/unistd.h>
 #ifdef RL_SB_MOUNTS_PTR
@@ -160,6 +161,25 @@ void rl_current_comm(char *buf, size_t len)
 u64 rl_ktime_get_ns(void)
 {
 	return ktime_get_mono_fast_ns();
+}
+
+bool rl_clock_anchor(u64 *tsc, u64 *ns, u32 *khz)
+{
+#ifdef CONFIG_X86_TSC
+	unsigned long flags;
+
+	if (!boot_cpu_has(X86_FEATURE_TSC) || !tsc_khz || check_tsc_unstable())
+		return false;
+	*khz = tsc_khz;
+	/* Read together: nothing may run between the two reads. */
+	local_irq_save(flags);
+	*tsc = rdtsc_ordered();
+	*ns = ktime_get_mono_fast_ns();
+	local_irq_restore(flags);
+	return true;
+#else
+	return false;
+#endif
 }
 
 void rl_spin_lock_init(spinlock_t *lock, const char *name)

@@ -71,6 +71,13 @@ void rl_current_comm(char *buf, size_t len);
  * seqcount of the writer it interrupted.
  */
 u64 rl_ktime_get_ns(void);
+/*
+ * An anchor for the TSC clock of src/wrappers/clock.rs: the TSC and
+ * rl_ktime_get_ns() read together, and the kernel's TSC frequency in kHz
+ * (tsc_khz).  False, with nothing written, if the TSC cannot be used: none,
+ * or found unstable by the kernel.  Process context.
+ */
+bool rl_clock_anchor(u64 *tsc, u64 *ns, u32 *khz);
 
 /*
  * The ledger's spinlock (struct spinlock from C, so that Rust code can try

@@ -41,7 +41,7 @@ use join::{
 };
 use kernel::{c_str, prelude::*};
 use tables::modules;
-use wrappers::{bindings, debugfs, probes::ProbeSet};
+use wrappers::{bindings, clock, debugfs, probes::ProbeSet};
 
 module! {
     type: RefLedger,
@@ -121,6 +121,8 @@ impl kernel::Module for RefLedger {
             let p = bindings::rl_param_extra_probes();
             (!p.is_null()).then(|| CStr::from_char_ptr(p))
         };
+        // The handlers' clock, before any handler runs.
+        clock::sync();
         let holders = KBox::pin_init(holders::HoldersFile::new(), GFP_KERNEL)?;
         let captures = KBox::pin_init(captures::Captures::new()?, GFP_KERNEL)?;
         captures.as_ref().publish();

@@ -16,9 +16,11 @@
 //!   does not go through `core::fmt` on hot lines;
 //! - [`sync`]: the spinlock shared by probe handlers and readers;
 //! - [`error`]: refledger's own error type, why something is unavailable;
+//! - [`clock`]: the handlers' clock, the TSC scaled to monotonic time;
 //! - [`evidence`]: call sites, stacks, names and times taken in a handler.
 
 pub(crate) mod bindings;
+pub(crate) mod clock;
 pub(crate) mod compat;
 pub(crate) mod debugfs;
 pub(crate) mod error;

@@ -23,7 +23,8 @@ use crate::{
     },
     wrappers::{
         bindings,
-        evidence::{now_ns, Evidence},
+        clock::{self, now_ns},
+        evidence::Evidence,
         sync::Guard,
     },
 };
@@ -183,6 +184,7 @@ pub(crate) fn audit(l: &Ledger) {
 /// [`audit`], for a caller that holds the audit lock, whose scratch space
 /// for the types walked is `types`.
 pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
+    clock::sync();
     let start_ns = now_ns();
     let export = {
         let mut inner = l.inner.lock();

@@ -12,7 +12,8 @@ use crate::{
     tables::bdevs::{classify, BdevInfo, Holder, Open},
     wrappers::{
         bindings,
-        evidence::{is_err_or_null, now_ns, Evidence, SiteClass},
+        clock::now_ns,
+        evidence::{is_err_or_null, Evidence, SiteClass},
         kprobe::{Handler, ProbeData, Regs},
         probes::{Candidate, Spec},
     },

@@ -10,8 +10,9 @@ use crate::{
     },
     tables::bdevs::{Bdev, Holder, Open, MAX_BDEVS, MAX_OPENS},
     wrappers::{
+        clock::now_ns,
         debugfs::{seq_print, SeqFile, Show},
-        evidence::{now_ns, DevT, Secs},
+        evidence::{DevT, Secs},
     },
 };
 use kernel::prelude::*;

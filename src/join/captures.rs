@@ -16,8 +16,8 @@ use crate::{
     },
     wrappers::{
         bindings,
+        clock::now_ns,
         debugfs::{Line, SeqFile},
-        evidence::now_ns,
     },
 };
 use core::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};

@@ -16,8 +16,9 @@ use crate::{
         superblocks::{Identity, Record, Site, State, MAX_SBS, SITES_PER_SB},
     },
     wrappers::{
+        clock::now_ns,
         debugfs::{seq_print, Line, SeqFile, Show},
-        evidence::{now_ns, DevT, Secs},
+        evidence::{DevT, Secs},
     },
 };
 use kernel::{c_str, prelude::*};

@@ -35,8 +35,9 @@
 
 use crate::wrappers::{
     bindings,
+    clock::now_ns,
     debugfs::{seq_print, SeqFile},
-    evidence::{now_ns, Evidence, Name, Secs},
+    evidence::{Evidence, Name, Secs},
     kprobe::{Handler, ProbeData, Regs},
     probes::{Candidate, Spec},
     tracepoint::TracepointProbe,

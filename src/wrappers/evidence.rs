@@ -5,7 +5,9 @@
 //! Capturing happens in probe handlers, in atomic context: everything here is
 //! fixed-size, on the stack, and does not sleep.
 
-use crate::{wrappers::bindings, wrappers::debugfs::SeqFile, wrappers::kprobe::Regs};
+use crate::{
+    wrappers::bindings, wrappers::clock::now_ns, wrappers::debugfs::SeqFile, wrappers::kprobe::Regs,
+};
 
 /// How many frames of a stack are kept, starting at the probed function's
 /// caller.
@@ -151,14 +153,6 @@ impl core::fmt::Display for Comm {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(Name::<16>::from_bytes(&self.0).as_str())
     }
-}
-
-/// Nanoseconds since boot, on the monotonic clock.
-pub(crate) fn now_ns() -> u64 {
-    // SAFETY: `rl_ktime_get_ns` is `ktime_get_mono_fast_ns`, which takes no
-    // lock and retries no seqcount a writer could be stuck in, so it may be
-    // called from any context, NMI included (an int3 kprobe handler's).
-    unsafe { bindings::rl_ktime_get_ns() }
 }
 
 /// Whether the current task is in mount(2): a probe on a function both
