@@ -84,10 +84,8 @@ impl<T> HandlerLock<T> {
         })
     }
 
-    fn guard(&self, flags: ffi::c_ulong) -> Guard<'_, T> {
-        // SAFETY: Interrupts are off and the lock is held, so the CPU cannot
-        // change under the caller.
-        let cpu = unsafe { bindings::rl_raw_smp_processor_id() };
+    /// The guard of the lock, just taken by `cpu`, the current CPU.
+    fn guard(&self, cpu: i32, flags: ffi::c_ulong) -> Guard<'_, T> {
         // INVARIANT: The lock is held; `owner` names its holder until
         // `Guard::drop` resets it, before unlocking.
         self.owner.store(cpu, Ordering::Relaxed);
@@ -99,7 +97,10 @@ impl<T> HandlerLock<T> {
     pub(crate) fn lock(&self) -> Guard<'_, T> {
         // SAFETY: `lock` is initialized (type invariant).
         let flags = unsafe { bindings::rl_spin_lock_irqsave(self.lock.get()) };
-        self.guard(flags)
+        // SAFETY: Interrupts are off and the lock is held, so the CPU cannot
+        // change under the caller.
+        let cpu = unsafe { bindings::rl_raw_smp_processor_id() };
+        self.guard(cpu, flags)
     }
 
     /// Takes the lock from a probe handler, or gives up (and counts it):
@@ -109,13 +110,11 @@ impl<T> HandlerLock<T> {
         // SAFETY: Probe handlers run with preemption off, so the CPU id
         // stays right while it is used.
         let cpu = unsafe { bindings::rl_raw_smp_processor_id() };
-        // SAFETY: `in_nmi()` reads the preempt count; any context.
-        let tries = if unsafe { bindings::rl_in_nmi() } {
-            NMI_TRIES
-        } else {
-            HANDLER_TRIES
-        };
-        for _ in 0..tries {
+        // The bound is read only once a try has failed: an uncontended lock
+        // (nearly every call) is taken at the first.
+        let mut tries = u32::MAX;
+        let mut tried = 0;
+        loop {
             if self.owner.load(Ordering::Relaxed) == cpu {
                 break;
             }
@@ -123,7 +122,19 @@ impl<T> HandlerLock<T> {
             // SAFETY: `lock` is initialized (type invariant); `flags` is
             // written by the call.
             if unsafe { bindings::rl_spin_trylock_irqsave(self.lock.get(), &mut flags) } {
-                return Some(self.guard(flags));
+                return Some(self.guard(cpu, flags));
+            }
+            if tried == 0 {
+                // SAFETY: `in_nmi()` reads the preempt count; any context.
+                tries = if unsafe { bindings::rl_in_nmi() } {
+                    NMI_TRIES
+                } else {
+                    HANDLER_TRIES
+                };
+            }
+            tried += 1;
+            if tried >= tries {
+                break;
             }
             core::hint::spin_loop();
         }
