@@ -171,7 +171,11 @@ bool rl_clock_anchor(u64 *tsc, u64 *ns, u32 *khz)
 	if (!boot_cpu_has(X86_FEATURE_TSC) || !tsc_khz || check_tsc_unstable())
 		return false;
 	*khz = tsc_khz;
-	/* Read together: nothing may run between the two reads. */
+	/*
+	 * Read together, with interrupts off (an NMI may still come between
+	 * them).  ktime_get_mono_fast_ns() reads the TSC again, a few dozen
+	 * cycles later, so the pair is that much off: nanoseconds.
+	 */
 	local_irq_save(flags);
 	*tsc = rdtsc_ordered();
 	*ns = ktime_get_mono_fast_ns();

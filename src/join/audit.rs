@@ -184,7 +184,6 @@ pub(crate) fn audit(l: &Ledger) {
 /// [`audit`], for a caller that holds the audit lock, whose scratch space
 /// for the types walked is `types`.
 pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
-    clock::sync();
     let start_ns = now_ns();
     let export = {
         let mut inner = l.inner.lock();
@@ -327,6 +326,10 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
             fill_hid(l, i, sb);
         }
     }
+    // A new anchor for the handlers' clock, once the audit has used its
+    // times: a record a probe made during the walk must not read as older
+    // than `start_ns`, which a step between the anchors could make it.
+    clock::sync();
 }
 
 /// Fills in record `i`'s `hid`, for superblock `sb`, hashing with the lock

@@ -5,15 +5,26 @@
 //!
 //! Handlers take the time of every open, close, mount and release, and
 //! `ktime_get_mono_fast_ns` with our call to it costs a probe hit 46
-//! instructions (`make bench`'s profile): a seqcount, an indirect call to
-//! the clocksource's `read` (a retpoline on Debian's kernel) and an ordered
-//! `rdtsc`.  The TSC scaled from an anchor gives the same time in 24:
-//! [`sync`] reads the TSC and the monotonic clock together, with the
-//! kernel's TSC frequency (`tsc_khz`, which `sched_clock` and so dmesg also
-//! use), and [`now_ns`] adds the cycles since, scaled.  The audit takes a
-//! new anchor every `audit_ms`, so the scaled time strays from the
-//! monotonic clock by no more than the frequency's calibration error over
-//! one audit period: parts per million of a second, microseconds.
+//! instructions (`make bench`'s profile): a latch, an indirect call to the
+//! clocksource's `read` (a retpoline on Debian's kernel), an ordered
+//! `rdtsc` and the timekeeper's scaling.  The TSC scaled from an anchor
+//! gives the same time in 24: [`sync`] reads the TSC and the monotonic
+//! clock together, with the kernel's TSC frequency (`tsc_khz`, which
+//! `sched_clock` and so dmesg also use), and [`now_ns`] adds the cycles
+//! since, scaled.
+//!
+//! How far it strays from the monotonic clock: the difference between
+//! `tsc_khz` and the rate the monotonic clock runs at (its calibration
+//! error, and NTP's correction: typically a few parts per million, at most
+//! about 500) over the time since the anchor.  Every audit ends by taking
+//! a new anchor, so that is under a millisecond at the default `audit_ms`
+//! (1 s) and tens of milliseconds at the longest (60 s).  Times step by as
+//! much at each new anchor, forwards or back, so two of them taken a moment
+//! apart on either side of it may come out of order; the audit takes its
+//! new anchor only once it has compared its times (see `join::audit`), and
+//! every other use of a difference of times saturates.  The `rdtsc` is
+//! unordered: it may run a few instructions early, nanoseconds, which is
+//! less than the TSCs of two CPUs may differ.
 //!
 //! [`now_ns`] reads the monotonic clock itself (`ktime_get_mono_fast_ns`,
 //! NMI-safe) when there is no anchor: before the first, without a TSC, or
@@ -22,7 +33,11 @@
 //! TSC slightly behind, or the TSC reset by a suspend since the last audit)
 //! or far above it (an audit held up for minutes).  After a suspend that
 //! keeps the TSC running (s2idle), times run ahead of the monotonic clock,
-//! which stopped, until the next audit.
+//! which stopped, until the next audit, and then step back.  The TSC is
+//! trusted as far as the kernel trusts it for `sched_clock`: a TSC that the
+//! kernel has not found unstable but that changes under it (a virtual
+//! machine migrated to a host of another TSC rate) is caught only by the
+//! bounds above, and strays until the next anchor.
 //!
 //! The anchor is published through a latch, as the kernel's
 //! `raw_write_seqcount_latch` does: two copies and a sequence count whose
@@ -88,7 +103,8 @@ pub(crate) fn now_ns() -> u64 {
         if mult != 0 {
             #[allow(unused_unsafe)]
             // SAFETY: `rdtsc` reads the time-stamp counter, which every
-            // x86-64 CPU has; it has no side effects.
+            // x86-64 CPU has; it has no side effects.  Unordered (see the
+            // module's documentation).
             let tsc = unsafe { core::arch::x86_64::_rdtsc() };
             let d = tsc.wrapping_sub(tsc0);
             // Also false when the TSC is below the anchor (`d` wraps).
@@ -106,7 +122,8 @@ pub(crate) fn now_ns() -> u64 {
 }
 
 /// Takes a new anchor, or drops it if the TSC cannot be used (any more):
-/// at load, before any handler runs, and at every audit.  Process context.
+/// at load, before any handler runs, and at the end of every audit.
+/// Process context.
 /// A call while another is writing does nothing: that one is taking a new
 /// anchor already.
 pub(crate) fn sync() {

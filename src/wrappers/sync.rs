@@ -105,7 +105,7 @@ impl<T> HandlerLock<T> {
 
     /// Takes the lock from a probe handler, or gives up (and counts it):
     /// at once when the holder is this CPU (the handler interrupted it),
-    /// else after [`HANDLER_TRIES`] tries.
+    /// else after [`HANDLER_TRIES`] tries ([`NMI_TRIES`] in NMI context).
     pub(crate) fn try_lock(&self) -> Option<Guard<'_, T>> {
         // SAFETY: Probe handlers run with preemption off, so the CPU id
         // stays right while it is used.
