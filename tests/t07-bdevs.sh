@@ -47,6 +47,25 @@ sleep 0.3
 t_ok "after umount the device has no opens left" \
 	bash -c "! grep -A1 '^dev=$ldev ' $RL_DBG/bdevs | grep -q '^  open'"
 t_ok "and counts its closes" grep -qE "^dev=$ldev .* opens=([0-9]+) closes=\1 " "$RL_DBG/bdevs"
+
+# Opens and closes race on both CPUs: the handlers record them without the
+# ledger's lock, and none may be lost or left over.
+opens0=$(sed -n "s/^dev=$ldev .* opens=\([0-9]*\) .*/\1/p" "$RL_DBG/bdevs")
+openclose="import os, sys
+for _ in range(int(sys.argv[2])): os.close(os.open(sys.argv[1], os.O_RDONLY))"
+python3 -c "$openclose" "$loop" 2000 &
+python3 -c "$openclose" "$loop" 2000 &
+exec 4<"$loop"
+wait
+grep "^dev=$ldev " "$RL_DBG/bdevs" | sed 's/^/# /'
+opens1=$(sed -n "s/^dev=$ldev .* opens=\([0-9]*\) .*/\1/p" "$RL_DBG/bdevs")
+t_ok "4,000 racing opens are all counted" test "$((opens1 - opens0))" -ge 4001
+t_ok "and only the open still held is listed" \
+	test "$(awk -v d="dev=$ldev " 'index($0, d) == 1 { on = 1; next } /^dev=/ { on = 0 } on && /^  open /' "$RL_DBG/bdevs" | wc -l)" = 1
+exec 4<&-
+t_ok "then its closes balance its opens" \
+	grep -qE "^dev=$ldev .* openers=0 opens=([0-9]+) closes=\1 " "$RL_DBG/bdevs"
+t_ok "and none was dropped" grep -q '^# devices=.* dropped=0$' "$RL_DBG/bdevs"
 losetup -d "$loop"
 
 # rmmod of a busy block driver, explained.

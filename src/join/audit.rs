@@ -56,13 +56,13 @@ fn seed(l: &Ledger, clear: bool) {
         let mut inner = l.inner.lock();
         inner.sbs.clear();
         inner.events.clear();
-        inner.bdevs.clear();
+        l.bdevs.clear(&mut inner.bdevs);
         inner.zfs.clear();
     }
     // Block devices open now, opened before load or reset: found without
     // the ledger's lock, merged under it.
     match bdevs::seed() {
-        Ok(found) => l.inner.lock().bdevs.merge_seed(&found),
+        Ok(found) => l.bdevs.merge_seed(&mut l.inner.lock().bdevs, &found),
         Err(_) => pr_warn!("no memory to seed the block device ledger\n"),
     }
     l.seeding.store(true, Ordering::Relaxed);
@@ -187,7 +187,7 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
     let start_ns = now_ns();
     let export = {
         let mut inner = l.inner.lock();
-        inner.bdevs.relist_held();
+        l.bdevs.relist_held(&mut inner.bdevs);
         inner.zfs.take_export_busy()
     };
     if let Some((time, ev)) = export {

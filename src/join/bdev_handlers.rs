@@ -9,7 +9,7 @@
 
 use crate::{
     join::ledger,
-    tables::bdevs::{classify, BdevInfo, Holder, Open},
+    tables::bdevs::{classify, BdevInfo, Close, Holder},
     wrappers::{
         bindings,
         clock::now_ns,
@@ -59,31 +59,32 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
         H_OBJ => Holder::Object(data[1]),
         _ => Holder::None,
     };
-    let Some(mut inner) = l.inner.try_lock() else {
+    let t = &l.bdevs;
+    if let Holder::Superblock(_) = holder {
+        // Listed for the superblock's shutdown: recorded under the lock, so
+        // the list and the table agree.
+        let Some(mut inner) = l.inner.try_lock() else {
+            return;
+        };
+        if let Some(d) = t.dev(&info).or_else(|| t.dev_slow(&mut inner.bdevs, &info)) {
+            d.opened(info.openers);
+        }
+        t.record_open(Some(&mut inner.bdevs), data[3], info.dev, holder, ev);
         return;
-    };
-    let t = &mut inner.bdevs;
-    if let Some(d) = t.dev(&info) {
-        d.opens += 1;
-        d.openers = info.openers;
     }
-    match t.open_slot(data[3], true) {
-        Some(i) => {
-            if let Holder::Superblock(_) = holder {
-                t.sb_hold(i);
-            }
-            t.opens[i] = Open {
-                used: true,
-                probed: true,
-                file: data[3],
-                dev: info.dev,
-                holder,
-                holder_down: 0,
-                ev,
+    // The hot path (every open(2) of a block device), without the lock but
+    // for a device's first open.
+    match t.dev(&info) {
+        Some(d) => d.opened(info.openers),
+        None => {
+            if let Some(mut inner) = l.inner.try_lock() {
+                if let Some(d) = t.dev_slow(&mut inner.bdevs, &info) {
+                    d.opened(info.openers);
+                }
             }
         }
-        None => t.dropped += 1,
     }
+    t.record_open(None, data[3], info.dev, holder, ev);
 }
 
 fn on_release(regs: &Regs) {
@@ -105,29 +106,29 @@ fn on_release(regs: &Regs) {
     // SAFETY: As above.
     let info = unsafe { BdevInfo::read(bdev) };
     let now = now_ns();
-    let Some(mut inner) = l.inner.try_lock() else {
-        return;
-    };
-    let t = &mut inner.bdevs;
-    let matched = if let Some(i) = t.open_slot(file as usize, false) {
-        let o = &mut t.opens[i];
-        o.used = false;
-        if let Holder::Superblock(_) = o.holder {
-            t.sb_unhold(i);
+    let t = &l.bdevs;
+    let matched = match t.record_close(file as usize) {
+        Close::Unmatched => false,
+        Close::Matched => true,
+        Close::Held(i) => {
+            let Some(mut inner) = l.inner.try_lock() else {
+                return;
+            };
+            t.close_held(&mut inner.bdevs, i, file as usize);
+            true
         }
-        true
-    } else {
-        false
     };
-    if let Some(d) = t.dev(&info) {
-        if !matched && d.before > 0 {
-            // The close of an open made before the ledger saw it.
-            d.before -= 1;
+    // This close drops one opener after the handler returns.
+    let openers = info.openers - 1;
+    match t.dev(&info) {
+        Some(d) => d.closed(matched, openers, now),
+        None => {
+            if let Some(mut inner) = l.inner.try_lock() {
+                if let Some(d) = t.dev_slow(&mut inner.bdevs, &info) {
+                    d.closed(matched, openers, now);
+                }
+            }
         }
-        d.closes += 1;
-        // This close drops one opener after the handler returns.
-        d.openers = info.openers - 1;
-        d.last_close = now;
     }
 }
 

@@ -74,15 +74,15 @@ impl Show for BdevsFile {
         let l = ledger::get().ok_or(ENODEV)?;
         let now = now_ns();
         let grace = l.grace_ns();
-        let (ndev, nopen, dropped) = {
+        let t = &l.bdevs;
+        let ndev = {
             let inner = l.inner.lock();
-            let t = &inner.bdevs;
-            (
-                t.devs.iter().filter(|d| d.used).count(),
-                t.opens.iter().filter(|o| o.used).count(),
-                t.dropped,
-            )
+            (0..MAX_BDEVS)
+                .filter(|&i| t.dev_at(&inner.bdevs, i).used)
+                .count()
         };
+        let nopen = (0..MAX_OPENS).filter(|&j| t.open_at(j).used).count();
+        let dropped = t.dropped();
         seq_print!(
             m,
             "# devices={} capacity={} opens={} open_capacity={} dropped={}\n",
@@ -93,7 +93,7 @@ impl Show for BdevsFile {
             dropped
         );
         for i in 0..MAX_BDEVS {
-            let d = l.inner.lock().bdevs.devs[i];
+            let d = t.dev_at(&l.inner.lock().bdevs, i);
             if !d.used {
                 continue;
             }
@@ -114,7 +114,7 @@ impl Show for BdevsFile {
                 seq_print!(m, "\n");
             }
             for j in 0..MAX_OPENS {
-                let o = l.inner.lock().bdevs.opens[j];
+                let o = t.open_at(j);
                 let shut = holder_state(&o);
                 if !o.used || o.dev != d.dev {
                     continue;
@@ -134,14 +134,11 @@ impl Show for BdevsFile {
 
 /// Copies open `j` and its device's record out of the table.
 fn open_and_dev(l: &Ledger, j: usize) -> (Open, Option<Bdev>) {
-    let inner = l.inner.lock();
-    let o = inner.bdevs.opens[j];
-    let d = inner
-        .bdevs
-        .devs
-        .iter()
-        .find(|d| d.used && d.dev == o.dev)
-        .copied();
+    let o = l.bdevs.open_at(j);
+    if !o.used {
+        return (o, None);
+    }
+    let d = l.bdevs.find_dev(&l.inner.lock().bdevs, o.dev);
     (o, d)
 }
 
@@ -200,7 +197,7 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
         o.ev.show_stack(m, "    ");
     }
     for i in 0..MAX_BDEVS {
-        let d = l.inner.lock().bdevs.devs[i];
+        let d = l.bdevs.dev_at(&l.inner.lock().bdevs, i);
         if !d.used || d.before <= 0 || !d.disk_module.is(name) {
             continue;
         }

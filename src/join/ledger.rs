@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 
 //! The ledger: the tables every probe handler and debugfs file shares, under
-//! one lock, with the settings, the audit's work item and the module
+//! one lock (but for the block device ledger's open/close path, which is
+//! lock-free), with the settings, the audit's work item and the module
 //! notifier's block (its callback is `notifier`'s).
 //!
 //! Probe handlers find the ledger through a global pointer that is set before
@@ -31,8 +32,8 @@ pub(crate) struct Inner {
     pub(crate) sbs: superblocks::Table,
     /// Recent events.
     pub(crate) events: events::Ring,
-    /// The block device ledger.
-    pub(crate) bdevs: bdevs::Table,
+    /// The block device ledger's list of opens held by superblocks.
+    pub(crate) bdevs: bdevs::Locked,
     /// The OpenZFS ledger.
     pub(crate) zfs: zfs::Table,
 }
@@ -90,6 +91,9 @@ pub(crate) fn note_transition(
 pub(crate) struct Ledger {
     #[pin]
     pub(crate) inner: HandlerLock<Inner>,
+    /// The block device ledger, whose handlers take the lock only in
+    /// their rare cases (see `bdevs`).
+    pub(crate) bdevs: bdevs::Table,
     grace_ms: AtomicU32,
     audit_ms: AtomicU32,
     #[pin]
@@ -136,7 +140,7 @@ impl Ledger {
         let inner = Inner {
             sbs: superblocks::Table::new()?,
             events: events::Ring::new()?,
-            bdevs: bdevs::Table::new()?,
+            bdevs: bdevs::Locked::new(),
             zfs: zfs::Table::new()?,
         };
         // SAFETY: The name is a valid C string; sysfs is built in, so this
@@ -154,8 +158,10 @@ impl Ledger {
             );
         }
         let types = KVVec::from_elem(0usize, superblocks::MAX_TYPES, GFP_KERNEL)?;
+        let bdevs = bdevs::Table::new()?;
         Ok(try_pin_init!(Self {
             inner <- HandlerLock::new(inner, c_str!("refledger:ledger")),
+            bdevs,
             grace_ms: AtomicU32::new(DEFAULT_GRACE_MS),
             audit_ms: AtomicU32::new(DEFAULT_AUDIT_MS),
             // SAFETY: `INIT_DELAYED_WORK` initializes the whole struct.

@@ -426,7 +426,7 @@ fn on_generic_shutdown_super(regs: &Regs) {
     }
     let shut = r.event(Kind::Shutdown, now, Some(&ev), 0);
     let res = resolved.then(|| r.event(Kind::Resolved, now, Some(&ev), 0));
-    inner.bdevs.holder_shut_down(sb, now);
+    l.bdevs.holder_shut_down(&inner.bdevs, sb, now);
     inner.events.push(shut);
     if let Some(res) = res {
         inner.events.push(res);

@@ -10,15 +10,26 @@
 //! by a superblock that has shut down is flagged only once it outlives the
 //! grace period.
 //!
-//! The table records what the handlers (`join::bdev_handlers`) read at
-//! open and release; a superblock holder is only an address here, named
-//! by the joins that print it.
+//! The handlers (`join::bdev_handlers`) record opens and closes without the
+//! ledger's lock, since an open/close of a block device is a hot path (a
+//! loop device's, or any `open(2)` of `/dev/sdX`): an open claims a slot
+//! keyed by its file with a compare-and-swap and publishes what it read under
+//! the slot's sequence count, a close clears the slot, and each device's
+//! counters are atomics.  The lock is taken only where several records must
+//! agree: an open held by a superblock (listed for the superblock's
+//! shutdown, see [`Locked`]) and a device's first record (its names).  A
+//! superblock holder is only an address here, named by the joins that print
+//! it.
 
 use crate::wrappers::{
     bindings,
     evidence::{module_name, symbol_name, Evidence, Name},
 };
-use core::ffi::c_void;
+use core::{
+    cell::UnsafeCell,
+    ffi::c_void,
+    sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering},
+};
 use kernel::prelude::*;
 
 /// Block devices the ledger can hold.
@@ -32,6 +43,9 @@ const MAX_PROBE: usize = 32;
 const MAX_SB_HELD: usize = 64;
 // Open slots are kept as `u16` in that list.
 const _: () = assert!(MAX_OPENS <= 1 << 16);
+/// A device slot's key: the device number with this bit, so that device 0
+/// is not taken for an unused slot.
+const DEV_KEY: u64 = 1 << 32;
 
 /// Who holds an exclusive open.
 #[derive(Clone, Copy, Default, PartialEq, Eq)]
@@ -48,13 +62,10 @@ pub(crate) enum Holder {
     Object(usize),
 }
 
-/// One open of a block device.
+/// One open of a block device, as read out of the table.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Open {
     pub(crate) used: bool,
-    /// Ever used since the last reset (see `Table::open_slot`).
-    pub(crate) probed: bool,
-    pub(crate) file: usize,
     pub(crate) dev: u32,
     pub(crate) holder: Holder,
     /// When the superblock holding it shut down, or 0.
@@ -62,33 +73,234 @@ pub(crate) struct Open {
     pub(crate) ev: Evidence,
 }
 
-/// One block device.
+/// What an open's slot holds besides its key.
+#[derive(Clone, Copy)]
+struct OpenData {
+    dev: u32,
+    holder: Holder,
+    ev: Evidence,
+}
+
+/// The slot of one open.
+///
+/// # Invariants
+///
+/// `data` is written only by the handler whose compare-and-swap stored
+/// `file` (or, in [`Table::clear`], under the lock while the key is 0),
+/// between two increments of `seq`; while `file` holds that file, nothing
+/// else writes it, since the file's release, which clears the slot, comes
+/// after its open returned.  Readers copy `data` only between two equal,
+/// even reads of `seq`, and discard the copy otherwise.
+struct OpenSlot {
+    /// The open's file, 0 when free.
+    file: AtomicUsize,
+    /// Odd while `data` is being written.
+    seq: AtomicU32,
+    /// Ever used since load: a lookup stops at the first never-used slot.
+    /// Set before the slot is claimed and never cleared, so a lookup never
+    /// stops short of an open recorded further on.
+    probed: AtomicBool,
+    /// When the superblock holding the open shut down, or 0.
+    holder_down: AtomicU64,
+    /// Whether `data`'s holder is a superblock, for a close to read
+    /// without copying `data`.
+    held_by_sb: AtomicBool,
+    data: UnsafeCell<OpenData>,
+}
+
+impl OpenSlot {
+    fn new() -> Self {
+        Self {
+            file: AtomicUsize::new(0),
+            seq: AtomicU32::new(0),
+            probed: AtomicBool::new(false),
+            holder_down: AtomicU64::new(0),
+            held_by_sb: AtomicBool::new(false),
+            data: UnsafeCell::new(OpenData {
+                dev: 0,
+                holder: Holder::None,
+                ev: Evidence::EMPTY,
+            }),
+        }
+    }
+
+    /// Writes `d`, as the slot's claimer (type invariants).
+    fn write(&self, d: OpenData) {
+        let s = self.seq.fetch_add(1, Ordering::Relaxed);
+        // Orders the odd count before the data, as `smp_wmb()` does in
+        // `write_seqcount_begin`.
+        fence(Ordering::Release);
+        // SAFETY: Only the claimer writes `data` (type invariants); readers
+        // see the odd count and discard what they copy meanwhile.
+        unsafe { core::ptr::write_volatile(self.data.get(), d) };
+        self.holder_down.store(0, Ordering::Relaxed);
+        self.held_by_sb
+            .store(matches!(d.holder, Holder::Superblock(_)), Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(2), Ordering::Release);
+    }
+
+    /// A copy of the open, `used: false` if the slot is free or changed
+    /// while it was copied.
+    fn read(&self) -> Open {
+        let s = self.seq.load(Ordering::Acquire);
+        let file = self.file.load(Ordering::Acquire);
+        if s & 1 != 0 || file == 0 {
+            return Open::default();
+        }
+        // SAFETY: A concurrent writer is detected below and the copy, plain
+        // integers, discarded; this is a seqcount's read side.
+        let d = unsafe { core::ptr::read_volatile(self.data.get()) };
+        let down = self.holder_down.load(Ordering::Relaxed);
+        // Orders the copy before the second reads, as `smp_rmb()` does in
+        // `read_seqcount_retry`.
+        fence(Ordering::Acquire);
+        if self.seq.load(Ordering::Relaxed) != s || self.file.load(Ordering::Relaxed) != file {
+            return Open::default();
+        }
+        Open {
+            used: true,
+            dev: d.dev,
+            holder: d.holder,
+            holder_down: down,
+            ev: d.ev,
+        }
+    }
+}
+
+/// One block device, as read out of the table.
 #[derive(Clone, Copy, Default)]
 pub(crate) struct Bdev {
     pub(crate) used: bool,
     pub(crate) dev: u32,
     pub(crate) name: Name<32>,
     pub(crate) disk_module: Name<32>,
-    /// The driver's module when the names were taken (0: built in).
-    pub(crate) owner: usize,
     pub(crate) opens: u64,
     pub(crate) closes: u64,
     pub(crate) openers: i32,
     pub(crate) last_close: u64,
     /// Opens made before the ledger was loaded or reset, so not matched to
-    /// a file: found by [`Table::seed`], and counted down as unmatched
-    /// closes of the device come.
+    /// a file: found by [`seed`], and counted down as unmatched closes of
+    /// the device come.
     pub(crate) before: i32,
     /// Its exclusive holder when it was seeded.
     pub(crate) before_holder: Holder,
 }
 
-/// The tables, protected by the ledger's lock.
-pub(crate) struct Table {
-    pub(crate) devs: KVVec<Bdev>,
-    pub(crate) opens: KVVec<Open>,
-    /// Opens not tracked because the table was full.
-    pub(crate) dropped: u64,
+/// A device's names and seeded holder.
+#[derive(Clone, Copy, Default)]
+struct Names {
+    name: Name<32>,
+    disk_module: Name<32>,
+    before_holder: Holder,
+}
+
+/// The slot of one block device.
+///
+/// # Invariants
+///
+/// `names` is only accessed with the ledger's lock held, which callers
+/// prove with a reference to [`Locked`].  `key` is `DEV_KEY | dev` once the
+/// record is made, 0 before; it and `owner` are written only with the lock
+/// held.
+pub(crate) struct DevSlot {
+    key: AtomicU64,
+    /// The driver's module when the names were taken (0: built in;
+    /// `usize::MAX`: not read yet).
+    owner: AtomicUsize,
+    opens: AtomicU64,
+    closes: AtomicU64,
+    openers: AtomicI32,
+    last_close: AtomicU64,
+    before: AtomicI32,
+    names: UnsafeCell<Names>,
+}
+
+impl DevSlot {
+    fn new() -> Self {
+        Self {
+            key: AtomicU64::new(0),
+            owner: AtomicUsize::new(0),
+            opens: AtomicU64::new(0),
+            closes: AtomicU64::new(0),
+            openers: AtomicI32::new(0),
+            last_close: AtomicU64::new(0),
+            before: AtomicI32::new(0),
+            names: UnsafeCell::new(Names::default()),
+        }
+    }
+
+    /// Whether the record is `dev`'s, made for driver `owner`.
+    #[inline(always)]
+    fn is(&self, dev: u32, owner: usize) -> bool {
+        self.key.load(Ordering::Acquire) == DEV_KEY | u64::from(dev)
+            && self.owner.load(Ordering::Relaxed) == owner
+    }
+
+    /// Makes the record `dev`'s, with its counters at 0.
+    fn make(&self, _locked: &mut Locked, dev: u32) {
+        self.key.store(0, Ordering::Relaxed);
+        self.opens.store(0, Ordering::Relaxed);
+        self.closes.store(0, Ordering::Relaxed);
+        self.openers.store(0, Ordering::Relaxed);
+        self.last_close.store(0, Ordering::Relaxed);
+        self.before.store(0, Ordering::Relaxed);
+        // Names are read again by the next probed open.
+        self.owner.store(usize::MAX, Ordering::Relaxed);
+        // SAFETY: The lock is held (`_locked`; type invariants).
+        unsafe { *self.names.get() = Names::default() };
+        self.key.store(DEV_KEY | u64::from(dev), Ordering::Release);
+    }
+
+    /// An open of the device was recorded, leaving it `openers` openers.
+    #[inline(always)]
+    pub(crate) fn opened(&self, openers: i32) {
+        self.opens.fetch_add(1, Ordering::Relaxed);
+        self.openers.store(openers, Ordering::Relaxed);
+    }
+
+    /// A close of the device at `now`, leaving it `openers` openers; `matched`
+    /// if its open was recorded.
+    #[inline(always)]
+    pub(crate) fn closed(&self, matched: bool, openers: i32, now: u64) {
+        if !matched {
+            // The close of an open made before the ledger saw it, if any
+            // are left.
+            let _ = self
+                .before
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                    (b > 0).then(|| b - 1)
+                });
+        }
+        self.closes.fetch_add(1, Ordering::Relaxed);
+        self.openers.store(openers, Ordering::Relaxed);
+        self.last_close.store(now, Ordering::Relaxed);
+    }
+
+    /// A copy of the record.
+    fn read(&self, _locked: &Locked) -> Bdev {
+        let key = self.key.load(Ordering::Acquire);
+        // SAFETY: The lock is held (`_locked`; type invariants).
+        let n = unsafe { *self.names.get() };
+        Bdev {
+            used: key != 0,
+            dev: key as u32,
+            name: n.name,
+            disk_module: n.disk_module,
+            opens: self.opens.load(Ordering::Relaxed),
+            closes: self.closes.load(Ordering::Relaxed),
+            openers: self.openers.load(Ordering::Relaxed),
+            last_close: self.last_close.load(Ordering::Relaxed),
+            before: self.before.load(Ordering::Relaxed),
+            before_holder: n.before_holder,
+        }
+    }
+}
+
+/// The block device ledger's part of the ledger's locked state: the list of
+/// opens held by superblocks, which a superblock's shutdown reads.  Only
+/// the ledger's lock holds one, so a reference to it also proves the lock
+/// is held to [`Table`]'s methods that need it.
+pub(crate) struct Locked {
     /// Tracked opens held by a superblock.
     sb_opens: usize,
     /// The slots of those opens, while there are at most `MAX_SB_HELD` and
@@ -98,89 +310,20 @@ pub(crate) struct Table {
     /// for, until half that many are left: shutdowns scan all opens
     /// meanwhile.
     sb_overflow: bool,
-    /// The device record found last: open/close churn is on one device at
-    /// a time, so it is tried before the scan.
-    last_dev: usize,
 }
 
-impl Table {
-    /// Allocates the tables, empty.
-    pub(crate) fn new() -> Result<Self> {
-        Ok(Self {
-            devs: KVVec::from_elem(Bdev::default(), MAX_BDEVS, GFP_KERNEL)?,
-            opens: KVVec::from_elem(Open::default(), MAX_OPENS, GFP_KERNEL)?,
-            dropped: 0,
+impl Locked {
+    /// The list, empty.
+    pub(crate) fn new() -> Self {
+        Self {
             sb_opens: 0,
             sb_held: [0; MAX_SB_HELD],
             sb_overflow: false,
-            last_dev: 0,
-        })
-    }
-
-    /// Forgets everything.
-    pub(crate) fn clear(&mut self) {
-        self.devs.iter_mut().for_each(|d| d.used = false);
-        self.opens.iter_mut().for_each(|o| *o = Open::default());
-        self.dropped = 0;
-        self.sb_opens = 0;
-        self.sb_overflow = false;
-    }
-
-    /// Merges what [`seed`] found: block devices open before load or reset,
-    /// which no probe saw.  Their files are unknown, so each device keeps a
-    /// count of them ([`Bdev::before`]) and its exclusive holder.
-    pub(crate) fn merge_seed(&mut self, found: &[Seed]) {
-        for f in found {
-            let i = match self.devs.iter().position(|d| d.used && d.dev == f.dev) {
-                Some(i) => i,
-                None => {
-                    let Some(i) = self.devs.iter().position(|d| !d.used) else {
-                        self.dropped += 1;
-                        continue;
-                    };
-                    self.devs[i] = Bdev {
-                        used: true,
-                        dev: f.dev,
-                        name: f.name,
-                        disk_module: f.disk_module,
-                        // Named, but not matched by owner: the next probed
-                        // open reads the owner again.
-                        owner: usize::MAX,
-                        ..Bdev::default()
-                    };
-                    i
-                }
-            };
-            let d = &mut self.devs[i];
-            d.openers = f.openers;
-            d.before = f.openers;
-            d.before_holder = f.holder;
-        }
-    }
-
-    /// Superblock `sb` shut down: its exclusive opens should close now.
-    pub(crate) fn holder_shut_down(&mut self, sb: usize, now: u64) {
-        if self.sb_opens == 0 {
-            return;
-        }
-        if !self.sb_overflow {
-            for &j in &self.sb_held[..self.sb_opens] {
-                let o = &mut self.opens[j as usize];
-                if o.used && o.holder == Holder::Superblock(sb) {
-                    o.holder_down = now;
-                }
-            }
-            return;
-        }
-        for o in self.opens.iter_mut() {
-            if o.used && o.holder == Holder::Superblock(sb) {
-                o.holder_down = now;
-            }
         }
     }
 
     /// Slot `i` now holds an open held by a superblock.
-    pub(crate) fn sb_hold(&mut self, i: usize) {
+    fn sb_hold(&mut self, i: usize) {
         if self.sb_opens < MAX_SB_HELD && !self.sb_overflow {
             self.sb_held[self.sb_opens] = i as u16;
         } else {
@@ -190,7 +333,7 @@ impl Table {
     }
 
     /// The open in slot `i`, held by a superblock, was closed.
-    pub(crate) fn sb_unhold(&mut self, i: usize) {
+    fn sb_unhold(&mut self, i: usize) {
         if !self.sb_overflow {
             let held = &mut self.sb_held[..self.sb_opens];
             if let Some(k) = held.iter().position(|&j| j as usize == i) {
@@ -199,98 +342,313 @@ impl Table {
         }
         self.sb_opens = self.sb_opens.saturating_sub(1);
     }
+}
+
+/// The tables, shared by the handlers without the ledger's lock.
+pub(crate) struct Table {
+    devs: KVVec<DevSlot>,
+    opens: KVVec<OpenSlot>,
+    /// Opens not tracked because the table was full.
+    dropped: AtomicU64,
+    /// The device record found last: open/close churn is on one device at
+    /// a time, so it is tried before the scan.
+    last_dev: AtomicUsize,
+}
+
+// SAFETY: Every field is atomic but the slots' `data` and `names`, whose
+// accesses the slots' invariants serialize.
+unsafe impl Sync for Table {}
+// SAFETY: Nothing in the table is tied to a thread.
+unsafe impl Send for Table {}
+
+impl Table {
+    /// Allocates the tables, empty.
+    pub(crate) fn new() -> Result<Self> {
+        let mut devs = KVVec::with_capacity(MAX_BDEVS, GFP_KERNEL)?;
+        for _ in 0..MAX_BDEVS {
+            devs.push(DevSlot::new(), GFP_KERNEL)?;
+        }
+        let mut opens = KVVec::with_capacity(MAX_OPENS, GFP_KERNEL)?;
+        for _ in 0..MAX_OPENS {
+            opens.push(OpenSlot::new(), GFP_KERNEL)?;
+        }
+        Ok(Self {
+            devs,
+            opens,
+            dropped: AtomicU64::new(0),
+            last_dev: AtomicUsize::new(0),
+        })
+    }
+
+    /// Forgets everything.  A handler running meanwhile may still count
+    /// into a device record it found before, or record an open: a reset
+    /// is a moment, not a barrier.
+    pub(crate) fn clear(&self, locked: &mut Locked) {
+        for d in self.devs.iter() {
+            d.key.store(0, Ordering::Release);
+        }
+        for o in self.opens.iter() {
+            o.file.store(0, Ordering::Release);
+            o.holder_down.store(0, Ordering::Relaxed);
+        }
+        self.dropped.store(0, Ordering::Relaxed);
+        *locked = Locked::new();
+    }
+
+    /// Opens not tracked because the table was full.
+    pub(crate) fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A copy of device record `i`.
+    pub(crate) fn dev_at(&self, locked: &Locked, i: usize) -> Bdev {
+        self.devs[i].read(locked)
+    }
+
+    /// A copy of open `j`.
+    pub(crate) fn open_at(&self, j: usize) -> Open {
+        self.opens[j].read()
+    }
+
+    /// The record of device `dev`, if made.
+    pub(crate) fn find_dev(&self, locked: &Locked, dev: u32) -> Option<Bdev> {
+        let key = DEV_KEY | u64::from(dev);
+        self.devs
+            .iter()
+            .find(|d| d.key.load(Ordering::Acquire) == key)
+            .map(|d| d.read(locked))
+    }
+
+    /// Merges what [`seed`] found: block devices open before load or reset,
+    /// which no probe saw.  Their files are unknown, so each device keeps a
+    /// count of them ([`Bdev::before`]) and its exclusive holder.
+    pub(crate) fn merge_seed(&self, locked: &mut Locked, found: &[Seed]) {
+        for f in found {
+            let key = DEV_KEY | u64::from(f.dev);
+            let d = match self
+                .devs
+                .iter()
+                .find(|d| d.key.load(Ordering::Acquire) == key)
+            {
+                Some(d) => d,
+                None => {
+                    let Some(d) = self
+                        .devs
+                        .iter()
+                        .find(|d| d.key.load(Ordering::Acquire) == 0)
+                    else {
+                        self.dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    };
+                    d.make(locked, f.dev);
+                    // SAFETY: The lock is held (`locked`; type invariants).
+                    // Named, but not matched by owner: the next probed open
+                    // reads the owner again.
+                    unsafe {
+                        let n = &mut *d.names.get();
+                        n.name = f.name;
+                        n.disk_module = f.disk_module;
+                    }
+                    d
+                }
+            };
+            d.openers.store(f.openers, Ordering::Relaxed);
+            d.before.store(f.openers, Ordering::Relaxed);
+            // SAFETY: As above.
+            unsafe { (*d.names.get()).before_holder = f.holder };
+        }
+    }
+
+    /// Superblock `sb` shut down: its exclusive opens should close now.
+    pub(crate) fn holder_shut_down(&self, locked: &Locked, sb: usize, now: u64) {
+        if locked.sb_opens == 0 {
+            return;
+        }
+        let mark = |o: &OpenSlot| {
+            if o.read().holder == Holder::Superblock(sb) {
+                o.holder_down.store(now, Ordering::Relaxed);
+            }
+        };
+        if !locked.sb_overflow {
+            for &j in &locked.sb_held[..locked.sb_opens] {
+                mark(&self.opens[j as usize]);
+            }
+            return;
+        }
+        self.opens.iter().for_each(mark);
+    }
 
     /// Lists the opens held by superblocks again once few enough are left,
     /// so that shutdowns stop scanning every open.  A scan of all opens:
     /// process context (the audit), never a probe handler.  Waiting for
     /// none to be left could mean waiting forever, since a root filesystem
     /// never closes its device.
-    pub(crate) fn relist_held(&mut self) {
-        if !self.sb_overflow || self.sb_opens > MAX_SB_HELD / 2 {
+    pub(crate) fn relist_held(&self, locked: &mut Locked) {
+        if !locked.sb_overflow || locked.sb_opens > MAX_SB_HELD / 2 {
             return;
         }
         let mut n = 0;
         for (j, o) in self.opens.iter().enumerate() {
-            if o.used && matches!(o.holder, Holder::Superblock(_)) && n < MAX_SB_HELD {
-                self.sb_held[n] = j as u16;
+            // Opens held by superblocks are recorded and cleared under the
+            // lock, so none is being written now.
+            if matches!(o.read().holder, Holder::Superblock(_)) && n < MAX_SB_HELD {
+                locked.sb_held[n] = j as u16;
                 n += 1;
             }
         }
-        self.sb_opens = n;
-        self.sb_overflow = false;
+        locked.sb_opens = n;
+        locked.sb_overflow = false;
     }
 
-    /// The record of the device `info` describes, made if needed.  Its
-    /// names are taken when it is made, and again if the device number now
-    /// belongs to another driver (dynamic majors are reused).
-    ///
-    /// Open/close churn is on one device at a time, so the record found
-    /// last is tried first, inline; the scan is out of line.
+    /// The record of the device `info` describes, if made for its current
+    /// driver: the one found last, tried without the lock.
     #[inline(always)]
-    pub(crate) fn dev(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
-        let last = self.last_dev;
-        let d = &self.devs[last];
-        if d.used && d.dev == info.dev && d.owner == info.owner as usize {
-            return Some(&mut self.devs[last]);
-        }
-        self.dev_slow(info)
+    pub(crate) fn dev(&self, info: &BdevInfo) -> Option<&DevSlot> {
+        let d = &self.devs[self.last_dev.load(Ordering::Relaxed) % MAX_BDEVS];
+        d.is(info.dev, info.owner as usize).then_some(d)
     }
 
+    /// The record of the device `info` describes, made if needed, under the
+    /// lock.  Its names are taken when it is made, and again if the device
+    /// number now belongs to another driver (dynamic majors are reused).
     #[inline(never)]
-    fn dev_slow(&mut self, info: &BdevInfo) -> Option<&mut Bdev> {
-        let i = match self.devs.iter().position(|d| d.used && d.dev == info.dev) {
+    pub(crate) fn dev_slow(&self, locked: &mut Locked, info: &BdevInfo) -> Option<&DevSlot> {
+        let key = DEV_KEY | u64::from(info.dev);
+        let i = match self
+            .devs
+            .iter()
+            .position(|d| d.key.load(Ordering::Acquire) == key)
+        {
             Some(i) => i,
             None => {
-                let i = self.devs.iter().position(|d| !d.used)?;
-                self.devs[i] = Bdev {
-                    used: true,
-                    dev: info.dev,
-                    owner: usize::MAX,
-                    ..Bdev::default()
-                };
+                let i = self
+                    .devs
+                    .iter()
+                    .position(|d| d.key.load(Ordering::Acquire) == 0)?;
+                self.devs[i].make(locked, info.dev);
                 i
             }
         };
-        self.last_dev = i;
-        let d = &mut self.devs[i];
-        if d.owner != info.owner as usize {
+        let d = &self.devs[i];
+        if d.owner.load(Ordering::Relaxed) != info.owner as usize {
             let mut name = [0u8; 32];
             // SAFETY: `info.bdev` is open and its driver's module live (see
-            // `BdevInfo::read`); formatting the name does not sleep.
-            d.disk_module = unsafe {
+            // `BdevInfo::read`); formatting the name does not sleep.  The
+            // lock is held (`locked`; type invariants).
+            unsafe {
+                let module = module_name(info.owner);
                 bindings::rl_bdev_name(name.as_mut_ptr().cast(), name.len(), info.bdev);
-                module_name(info.owner)
-            };
-            d.name = Name::from_bytes(&name);
-            d.owner = info.owner as usize;
+                let n = &mut *d.names.get();
+                n.disk_module = module;
+                n.name = Name::from_bytes(&name);
+            }
+            d.owner.store(info.owner as usize, Ordering::Relaxed);
         }
+        self.last_dev.store(i, Ordering::Relaxed);
         Some(d)
     }
 
-    /// The slot of the open of `file`, or, with `free`, a slot to record it
-    /// in: open addressing from a hash of the file pointer, looking at most
-    /// [`MAX_PROBE`] slots from there, so that a handler's work is bounded
-    /// however full the table is.  An open is only ever recorded within that
-    /// distance, so a lookup need not look further.  `probed` marks slots
-    /// that were ever used, so a lookup stops at the first never-used one.
-    pub(crate) fn open_slot(&mut self, file: usize, free: bool) -> Option<usize> {
-        let mut i =
-            ((file as u64 >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % MAX_OPENS;
+    /// The first slot of `file`'s lookup.
+    #[inline(always)]
+    fn hash(file: usize) -> usize {
+        ((file as u64 >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54) as usize % MAX_OPENS
+    }
+
+    /// Records an open of `file`: claims a free slot, looking at most
+    /// [`MAX_PROBE`] slots from the file's hash, so that a handler's work is
+    /// bounded however full the table is, and counts a drop if none is
+    /// free.  An open held by a superblock must be recorded with the lock
+    /// held (`locked`): it is listed for the superblock's shutdown.
+    pub(crate) fn record_open(
+        &self,
+        locked: Option<&mut Locked>,
+        file: usize,
+        dev: u32,
+        holder: Holder,
+        ev: Evidence,
+    ) {
+        let mut i = Self::hash(file);
         for _ in 0..MAX_PROBE {
             let o = &self.opens[i];
-            if free && !o.used {
+            // Acquire: a slot seen claimed is seen marked (below), and so is
+            // it by a lookup that comes after this open.
+            if o.file.load(Ordering::Acquire) == 0 {
+                // Marked before the claim: a lookup that passes this slot
+                // after seeing it claimed sees it marked.
+                o.probed.store(true, Ordering::Relaxed);
+                if o.file
+                    .compare_exchange(0, file, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    // INVARIANT: This handler stored `file`: it alone writes
+                    // `data` until the file's release clears the slot.
+                    o.write(OpenData { dev, holder, ev });
+                    if let (Holder::Superblock(_), Some(locked)) = (holder, locked) {
+                        locked.sb_hold(i);
+                    }
+                    return;
+                }
+            }
+            i = (i + 1) % MAX_OPENS;
+        }
+        self.dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The slot of the open of `file`, if recorded.  An open is only ever
+    /// recorded within [`MAX_PROBE`] slots of its hash, and a lookup stops
+    /// at the first never-used slot.
+    fn find_open(&self, file: usize) -> Option<usize> {
+        let mut i = Self::hash(file);
+        for _ in 0..MAX_PROBE {
+            let o = &self.opens[i];
+            if o.file.load(Ordering::Acquire) == file {
                 return Some(i);
             }
-            if !free && o.used && o.file == file {
-                return Some(i);
-            }
-            if !free && !o.probed {
+            if !o.probed.load(Ordering::Relaxed) {
                 return None;
             }
             i = (i + 1) % MAX_OPENS;
         }
         None
     }
+
+    /// Records the close of `file`, unless a superblock holds its open:
+    /// that close must be recorded with the lock held, by [`Self::close_held`].
+    pub(crate) fn record_close(&self, file: usize) -> Close {
+        let Some(i) = self.find_open(file) else {
+            return Close::Unmatched;
+        };
+        // The slot is `file`'s until this close clears it (`OpenSlot`'s
+        // invariants).
+        if self.opens[i].held_by_sb.load(Ordering::Relaxed) {
+            return Close::Held(i);
+        }
+        self.opens[i].file.store(0, Ordering::Release);
+        Close::Matched
+    }
+
+    /// Records the close of `file`, whose open in slot `i` a superblock
+    /// holds (see [`Self::record_close`]), and unlists it.
+    pub(crate) fn close_held(&self, locked: &mut Locked, i: usize, file: usize) {
+        let o = &self.opens[i];
+        // A reset between the lookup and the lock cleared the slot, and the
+        // list with it.
+        if o.file.load(Ordering::Acquire) == file {
+            locked.sb_unhold(i);
+            o.file.store(0, Ordering::Release);
+        }
+    }
+}
+
+/// What [`Table::record_close`] did.
+pub(crate) enum Close {
+    /// The open was not recorded: made before load or reset, or dropped.
+    Unmatched,
+    /// The open was recorded, and now its close.
+    Matched,
+    /// The open, in this slot, is held by a superblock: its close is
+    /// recorded under the lock.
+    Held(usize),
 }
 
 /// A block device found open by [`seed`].
