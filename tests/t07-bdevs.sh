@@ -66,6 +66,18 @@ exec 4<&-
 t_ok "then its closes balance its opens" \
 	grep -qE "^dev=$ldev .* openers=0 opens=([0-9]+) closes=\1 " "$RL_DBG/bdevs"
 t_ok "and none was dropped" grep -q '^# devices=.* dropped=0$' "$RL_DBG/bdevs"
+# Resets race with them: a reset forgets the opens it finds, but never
+# leaves a closed one listed or a slot unusable.
+python3 -c "$openclose" "$loop" 2000 &
+oc=$!
+for _ in $(seq 30); do echo reset >"$RL_DBG/control"; done
+wait $oc
+exec 4<"$loop"
+t_ok "after resets racing opens and closes, only the open still held is listed" \
+	test "$(awk -v d="dev=$ldev " 'index($0, d) == 1 { on = 1; next } /^dev=/ { on = 0 } on && /^  open t=/' "$RL_DBG/bdevs" | wc -l)" = 1
+exec 4<&-
+t_ok "and once it is closed, none" \
+	test "$(awk -v d="dev=$ldev " 'index($0, d) == 1 { on = 1; next } /^dev=/ { on = 0 } on && /^  open t=/' "$RL_DBG/bdevs" | wc -l)" = 0
 losetup -d "$loop"
 
 # rmmod of a busy block driver, explained.

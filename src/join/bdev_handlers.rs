@@ -114,8 +114,7 @@ fn on_release(regs: &Regs) {
             let Some(mut inner) = l.inner.try_lock() else {
                 return;
             };
-            t.close_held(&mut inner.bdevs, i, file as usize);
-            true
+            t.close_held(&mut inner.bdevs, i, file as usize)
         }
     };
     // This close drops one opener after the handler returns.

@@ -140,7 +140,9 @@ impl Ledger {
         let inner = Inner {
             sbs: superblocks::Table::new()?,
             events: events::Ring::new()?,
-            bdevs: bdevs::Locked::new(),
+            // SAFETY: The one `Locked`, kept in the state the ledger's lock
+            // protects.
+            bdevs: unsafe { bdevs::Locked::new() },
             zfs: zfs::Table::new()?,
         };
         // SAFETY: The name is a valid C string; sysfs is built in, so this

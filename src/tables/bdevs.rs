@@ -38,6 +38,8 @@ pub(crate) const MAX_BDEVS: usize = 256;
 pub(crate) const MAX_OPENS: usize = 1024;
 /// The most slots an open is looked for in, from its hash: a handler's bound.
 const MAX_PROBE: usize = 32;
+/// The most slots a handler looks for a device's record in, from its hash.
+const DEV_PROBE: usize = 4;
 /// Opens held by superblocks that a superblock's shutdown finds without a
 /// scan of all opens.
 const MAX_SB_HELD: usize = 64;
@@ -81,20 +83,27 @@ struct OpenData {
     ev: Evidence,
 }
 
+/// A slot's `file` while its claimer writes it: never a file's address
+/// (those are aligned), nor 0 (free).
+const BUSY: usize = 1;
+
 /// The slot of one open.
 ///
 /// # Invariants
 ///
-/// `data` is written only by the handler whose compare-and-swap stored
-/// `file` (or, in [`Table::clear`], under the lock while the key is 0),
-/// between two increments of `seq`; while `file` holds that file, nothing
-/// else writes it, since the file's release, which clears the slot, comes
-/// after its open returned.  Readers copy `data` only between two equal,
-/// even reads of `seq`, and discard the copy otherwise.
+/// `file` is 0 (free), [`BUSY`] or the address of the file whose open the
+/// slot holds.  Only a compare-and-swap from 0 to `BUSY` claims a slot, and
+/// only the claimer writes `data` (between two increments of `seq`) and
+/// then stores the file: so `data` has one writer at a time, and nobody
+/// writes it while `file` holds a file.  `file` goes back to 0 only by a
+/// compare-and-swap from the file it holds (the file's close, or a reset),
+/// never from `BUSY`.  Readers copy `data` only when `file` holds a file
+/// and `seq` is even and unchanged around the copy, and discard the copy
+/// otherwise.
 struct OpenSlot {
-    /// The open's file, 0 when free.
     file: AtomicUsize,
-    /// Odd while `data` is being written.
+    /// Odd while `data` is being written; moves on at every claim, so that
+    /// a reader tells a slot reused by the same file pointer.
     seq: AtomicU32,
     /// Ever used since load: a lookup stops at the first never-used slot.
     /// Set before the slot is claimed and never cleared, so a lookup never
@@ -102,8 +111,8 @@ struct OpenSlot {
     probed: AtomicBool,
     /// When the superblock holding the open shut down, or 0.
     holder_down: AtomicU64,
-    /// Whether `data`'s holder is a superblock, for a close to read
-    /// without copying `data`.
+    /// Whether the open is listed as held by a superblock ([`Locked`]),
+    /// for its close to read without copying `data`.
     held_by_sb: AtomicBool,
     data: UnsafeCell<OpenData>,
 }
@@ -124,31 +133,60 @@ impl OpenSlot {
         }
     }
 
-    /// Writes `d`, as the slot's claimer (type invariants).
-    fn write(&self, d: OpenData) {
-        let s = self.seq.fetch_add(1, Ordering::Relaxed);
+    /// Claims the slot if it is free.
+    fn claim(&self) -> bool {
+        // Marked before the claim: a lookup that passes this slot after
+        // seeing it claimed sees it marked.
+        self.probed.store(true, Ordering::Relaxed);
+        self.file
+            .compare_exchange(0, BUSY, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Writes `d` and then `file`, as the slot's claimer; `held` if the
+    /// open is listed as held by a superblock.
+    fn publish(&self, file: usize, d: OpenData, held: bool) {
+        let s = self.seq.load(Ordering::Relaxed);
+        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
         // Orders the odd count before the data, as `smp_wmb()` does in
         // `write_seqcount_begin`.
         fence(Ordering::Release);
-        // SAFETY: Only the claimer writes `data` (type invariants); readers
-        // see the odd count and discard what they copy meanwhile.
+        // SAFETY: The caller claimed the slot, so it alone writes `data`
+        // (type invariants); a reader that copies meanwhile sees `file` or
+        // `seq` change and discards the copy.
         unsafe { core::ptr::write_volatile(self.data.get(), d) };
         self.holder_down.store(0, Ordering::Relaxed);
-        self.held_by_sb
-            .store(matches!(d.holder, Holder::Superblock(_)), Ordering::Relaxed);
+        self.held_by_sb.store(held, Ordering::Relaxed);
         self.seq.store(s.wrapping_add(2), Ordering::Release);
+        // INVARIANT: `data` is written; from now on only `file`'s close or a
+        // reset frees the slot.
+        self.file.store(file, Ordering::Release);
     }
 
-    /// A copy of the open, `used: false` if the slot is free or changed
-    /// while it was copied.
+    /// Frees the slot if it holds `file`: its close, or a reset.
+    fn free(&self, file: usize) -> bool {
+        file > BUSY
+            && self
+                .file
+                .compare_exchange(file, 0, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+    }
+
+    /// A copy of the open, `used: false` if the slot is free, being written,
+    /// or changed while it was copied.
     fn read(&self) -> Open {
-        let s = self.seq.load(Ordering::Acquire);
+        // Acquire: a file seen here was stored after its data, and after
+        // the even count read next.
         let file = self.file.load(Ordering::Acquire);
-        if s & 1 != 0 || file == 0 {
+        let s = self.seq.load(Ordering::Acquire);
+        if file <= BUSY || s & 1 != 0 {
             return Open::default();
         }
-        // SAFETY: A concurrent writer is detected below and the copy, plain
-        // integers, discarded; this is a seqcount's read side.
+        // SAFETY: This is a seqcount's read side: a concurrent writer
+        // (after this file's close, a new claimer) is detected below and
+        // the copy discarded.  A copy mixed of two writes still holds valid
+        // values: each aligned field (the `Holder` tag, a `bool`) is
+        // written and read whole, old or new.
         let d = unsafe { core::ptr::read_volatile(self.data.get()) };
         let down = self.holder_down.load(Ordering::Relaxed);
         // Orders the copy before the second reads, as `smp_rmb()` does in
@@ -297,9 +335,13 @@ impl DevSlot {
 }
 
 /// The block device ledger's part of the ledger's locked state: the list of
-/// opens held by superblocks, which a superblock's shutdown reads.  Only
-/// the ledger's lock holds one, so a reference to it also proves the lock
-/// is held to [`Table`]'s methods that need it.
+/// opens held by superblocks, which a superblock's shutdown reads.
+///
+/// # Invariants
+///
+/// There is one, and only the ledger's lock holds it (see [`Locked::new`]),
+/// so a reference to it proves the lock is held to [`Table`]'s methods
+/// that need it.
 pub(crate) struct Locked {
     /// Tracked opens held by a superblock.
     sb_opens: usize,
@@ -314,12 +356,24 @@ pub(crate) struct Locked {
 
 impl Locked {
     /// The list, empty.
-    pub(crate) fn new() -> Self {
+    ///
+    /// # Safety
+    ///
+    /// Called once, for the ledger's locked state: the result must only
+    /// ever be reached through the ledger's lock.
+    pub(crate) unsafe fn new() -> Self {
+        // INVARIANT: Per the safety contract.
         Self {
             sb_opens: 0,
             sb_held: [0; MAX_SB_HELD],
             sb_overflow: false,
         }
+    }
+
+    /// Empties the list.
+    fn clear(&mut self) {
+        self.sb_opens = 0;
+        self.sb_overflow = false;
     }
 
     /// Slot `i` now holds an open held by a superblock.
@@ -332,13 +386,16 @@ impl Locked {
         self.sb_opens += 1;
     }
 
-    /// The open in slot `i`, held by a superblock, was closed.
+    /// The open in slot `i`, held by a superblock, was closed.  Only a
+    /// listed slot is counted down, so that a slot missing from the list
+    /// cannot push a listed one out of it.
     fn sb_unhold(&mut self, i: usize) {
         if !self.sb_overflow {
             let held = &mut self.sb_held[..self.sb_opens];
-            if let Some(k) = held.iter().position(|&j| j as usize == i) {
-                held.swap(k, self.sb_opens - 1);
-            }
+            let Some(k) = held.iter().position(|&j| j as usize == i) else {
+                return;
+            };
+            held.swap(k, self.sb_opens - 1);
         }
         self.sb_opens = self.sb_opens.saturating_sub(1);
     }
@@ -351,7 +408,7 @@ pub(crate) struct Table {
     /// Opens not tracked because the table was full.
     dropped: AtomicU64,
     /// The device record found last: open/close churn is on one device at
-    /// a time, so it is tried before the scan.
+    /// a time, so it is tried before the hash.
     last_dev: AtomicUsize,
 }
 
@@ -381,18 +438,20 @@ impl Table {
     }
 
     /// Forgets everything.  A handler running meanwhile may still count
-    /// into a device record it found before, or record an open: a reset
-    /// is a moment, not a barrier.
+    /// into a device record it found before, and an open being recorded
+    /// meanwhile (its slot claimed, not yet written) is kept: its device's
+    /// seeded `before_load` count then includes it too, one too many until
+    /// the next reset.
     pub(crate) fn clear(&self, locked: &mut Locked) {
         for d in self.devs.iter() {
             d.key.store(0, Ordering::Release);
         }
         for o in self.opens.iter() {
-            o.file.store(0, Ordering::Release);
+            o.free(o.file.load(Ordering::Relaxed));
             o.holder_down.store(0, Ordering::Relaxed);
         }
         self.dropped.store(0, Ordering::Relaxed);
-        *locked = Locked::new();
+        locked.clear();
     }
 
     /// Opens not tracked because the table was full.
@@ -489,9 +548,9 @@ impl Table {
         }
         let mut n = 0;
         for (j, o) in self.opens.iter().enumerate() {
-            // Opens held by superblocks are recorded and cleared under the
-            // lock, so none is being written now.
-            if matches!(o.read().holder, Holder::Superblock(_)) && n < MAX_SB_HELD {
+            // Listed opens are recorded and closed with the lock held, as
+            // now: a slot being written now is not one of them.
+            if o.read().used && o.held_by_sb.load(Ordering::Relaxed) && n < MAX_SB_HELD {
                 locked.sb_held[n] = j as u16;
                 n += 1;
             }
@@ -500,20 +559,47 @@ impl Table {
         locked.sb_overflow = false;
     }
 
+    /// The first slot of device `dev`'s lookup.
+    #[inline(always)]
+    fn dev_hash(dev: u32) -> usize {
+        (u64::from(dev).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 56) as usize % MAX_BDEVS
+    }
+
     /// The record of the device `info` describes, if made for its current
-    /// driver: the one found last, tried without the lock.
+    /// driver, found without the lock: the one found last, else within
+    /// [`DEV_PROBE`] slots of the device's hash, where [`Self::dev_slow`]
+    /// puts it if it can.
     #[inline(always)]
     pub(crate) fn dev(&self, info: &BdevInfo) -> Option<&DevSlot> {
         let d = &self.devs[self.last_dev.load(Ordering::Relaxed) % MAX_BDEVS];
-        d.is(info.dev, info.owner as usize).then_some(d)
+        if d.is(info.dev, info.owner as usize) {
+            return Some(d);
+        }
+        self.dev_hashed(info)
+    }
+
+    #[inline(never)]
+    fn dev_hashed(&self, info: &BdevInfo) -> Option<&DevSlot> {
+        let mut i = Self::dev_hash(info.dev);
+        for _ in 0..DEV_PROBE {
+            let d = &self.devs[i];
+            if d.is(info.dev, info.owner as usize) {
+                self.last_dev.store(i, Ordering::Relaxed);
+                return Some(d);
+            }
+            i = (i + 1) % MAX_BDEVS;
+        }
+        None
     }
 
     /// The record of the device `info` describes, made if needed, under the
-    /// lock.  Its names are taken when it is made, and again if the device
-    /// number now belongs to another driver (dynamic majors are reused).
+    /// lock: new records go to the first free slot from the device's hash.
+    /// Its names are taken when it is made, and again if the device number
+    /// now belongs to another driver (dynamic majors are reused).
     #[inline(never)]
     pub(crate) fn dev_slow(&self, locked: &mut Locked, info: &BdevInfo) -> Option<&DevSlot> {
         let key = DEV_KEY | u64::from(info.dev);
+        let h = Self::dev_hash(info.dev);
         let i = match self
             .devs
             .iter()
@@ -521,10 +607,9 @@ impl Table {
         {
             Some(i) => i,
             None => {
-                let i = self
-                    .devs
-                    .iter()
-                    .position(|d| d.key.load(Ordering::Acquire) == 0)?;
+                let i = (0..MAX_BDEVS)
+                    .map(|k| (h + k) % MAX_BDEVS)
+                    .find(|&i| self.devs[i].key.load(Ordering::Acquire) == 0)?;
                 self.devs[i].make(locked, info.dev);
                 i
             }
@@ -557,11 +642,11 @@ impl Table {
     /// Records an open of `file`: claims a free slot, looking at most
     /// [`MAX_PROBE`] slots from the file's hash, so that a handler's work is
     /// bounded however full the table is, and counts a drop if none is
-    /// free.  An open held by a superblock must be recorded with the lock
-    /// held (`locked`): it is listed for the superblock's shutdown.
+    /// free.  An open held by a superblock is recorded with the lock held,
+    /// and `listed` for the superblock's shutdown.
     pub(crate) fn record_open(
         &self,
-        locked: Option<&mut Locked>,
+        listed: Option<&mut Locked>,
         file: usize,
         dev: u32,
         holder: Holder,
@@ -570,24 +655,15 @@ impl Table {
         let mut i = Self::hash(file);
         for _ in 0..MAX_PROBE {
             let o = &self.opens[i];
-            // Acquire: a slot seen claimed is seen marked (below), and so is
-            // it by a lookup that comes after this open.
-            if o.file.load(Ordering::Acquire) == 0 {
-                // Marked before the claim: a lookup that passes this slot
-                // after seeing it claimed sees it marked.
-                o.probed.store(true, Ordering::Relaxed);
-                if o.file
-                    .compare_exchange(0, file, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    // INVARIANT: This handler stored `file`: it alone writes
-                    // `data` until the file's release clears the slot.
-                    o.write(OpenData { dev, holder, ev });
-                    if let (Holder::Superblock(_), Some(locked)) = (holder, locked) {
-                        locked.sb_hold(i);
-                    }
-                    return;
+            // Acquire: a slot seen claimed is seen marked, and so is it by
+            // a lookup that comes after this open.
+            if o.file.load(Ordering::Acquire) == 0 && o.claim() {
+                let held = listed.is_some();
+                o.publish(file, OpenData { dev, holder, ev }, held);
+                if let Some(locked) = listed {
+                    locked.sb_hold(i);
                 }
+                return;
             }
             i = (i + 1) % MAX_OPENS;
         }
@@ -612,31 +688,36 @@ impl Table {
         None
     }
 
-    /// Records the close of `file`, unless a superblock holds its open:
-    /// that close must be recorded with the lock held, by [`Self::close_held`].
+    /// Records the close of `file`, unless its open is listed as held by a
+    /// superblock: that close is recorded with the lock held, by
+    /// [`Self::close_held`].
     pub(crate) fn record_close(&self, file: usize) -> Close {
         let Some(i) = self.find_open(file) else {
             return Close::Unmatched;
         };
-        // The slot is `file`'s until this close clears it (`OpenSlot`'s
-        // invariants).
-        if self.opens[i].held_by_sb.load(Ordering::Relaxed) {
+        let o = &self.opens[i];
+        // The file was stored after `held_by_sb` (Acquire in `find_open`);
+        // if a reset freed the slot since, and another open took it, the
+        // check below or `close_held`'s finds the file gone.
+        if o.held_by_sb.load(Ordering::Relaxed) {
             return Close::Held(i);
         }
-        self.opens[i].file.store(0, Ordering::Release);
-        Close::Matched
+        if o.free(file) {
+            Close::Matched
+        } else {
+            Close::Unmatched
+        }
     }
 
-    /// Records the close of `file`, whose open in slot `i` a superblock
-    /// holds (see [`Self::record_close`]), and unlists it.
-    pub(crate) fn close_held(&self, locked: &mut Locked, i: usize, file: usize) {
-        let o = &self.opens[i];
-        // A reset between the lookup and the lock cleared the slot, and the
-        // list with it.
-        if o.file.load(Ordering::Acquire) == file {
-            locked.sb_unhold(i);
-            o.file.store(0, Ordering::Release);
+    /// Records the close of `file`, whose open in slot `i` is listed as held
+    /// by a superblock (see [`Self::record_close`]), and unlists it; false
+    /// if a reset forgot the open meanwhile.
+    pub(crate) fn close_held(&self, locked: &mut Locked, i: usize, file: usize) -> bool {
+        if !self.opens[i].free(file) {
+            return false;
         }
+        locked.sb_unhold(i);
+        true
     }
 }
 
