@@ -28,6 +28,7 @@ use crate::wrappers::{
 use core::{
     cell::UnsafeCell,
     ffi::c_void,
+    mem::MaybeUninit,
     sync::atomic::{fence, AtomicBool, AtomicI32, AtomicU32, AtomicU64, AtomicUsize, Ordering},
 };
 use kernel::prelude::*;
@@ -133,34 +134,17 @@ impl OpenSlot {
         }
     }
 
-    /// Claims the slot if it is free.
-    fn claim(&self) -> bool {
+    /// Claims the slot if it is free: the claim is what lets its holder
+    /// write the slot ([`Claim::publish`]).
+    fn claim(&self) -> Option<Claim<'_>> {
         // Marked before the claim: a lookup that passes this slot after
         // seeing it claimed sees it marked.
         self.probed.store(true, Ordering::Relaxed);
         self.file
             .compare_exchange(0, BUSY, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    /// Writes `d` and then `file`, as the slot's claimer; `held` if the
-    /// open is listed as held by a superblock.
-    fn publish(&self, file: usize, d: OpenData, held: bool) {
-        let s = self.seq.load(Ordering::Relaxed);
-        self.seq.store(s.wrapping_add(1), Ordering::Relaxed);
-        // Orders the odd count before the data, as `smp_wmb()` does in
-        // `write_seqcount_begin`.
-        fence(Ordering::Release);
-        // SAFETY: The caller claimed the slot, so it alone writes `data`
-        // (type invariants); a reader that copies meanwhile sees `file` or
-        // `seq` change and discards the copy.
-        unsafe { core::ptr::write_volatile(self.data.get(), d) };
-        self.holder_down.store(0, Ordering::Relaxed);
-        self.held_by_sb.store(held, Ordering::Relaxed);
-        self.seq.store(s.wrapping_add(2), Ordering::Release);
-        // INVARIANT: `data` is written; from now on only `file`'s close or a
-        // reset frees the slot.
-        self.file.store(file, Ordering::Release);
+            .ok()
+            // INVARIANT: This caller's compare-and-swap stored `BUSY`.
+            .map(|_| Claim(self))
     }
 
     /// Frees the slot if it holds `file`: its close, or a reset.
@@ -184,10 +168,10 @@ impl OpenSlot {
         }
         // SAFETY: This is a seqcount's read side: a concurrent writer
         // (after this file's close, a new claimer) is detected below and
-        // the copy discarded.  A copy mixed of two writes still holds valid
-        // values: each aligned field (the `Holder` tag, a `bool`) is
-        // written and read whole, old or new.
-        let d = unsafe { core::ptr::read_volatile(self.data.get()) };
+        // the copy discarded.  The copy is taken as bytes, valid whatever
+        // they are; it is read as `OpenData` only once found whole.
+        let d =
+            unsafe { core::ptr::read_volatile(self.data.get().cast::<MaybeUninit<OpenData>>()) };
         let down = self.holder_down.load(Ordering::Relaxed);
         // Orders the copy before the second reads, as `smp_rmb()` does in
         // `read_seqcount_retry`.
@@ -195,6 +179,9 @@ impl OpenSlot {
         if self.seq.load(Ordering::Relaxed) != s || self.file.load(Ordering::Relaxed) != file {
             return Open::default();
         }
+        // SAFETY: Neither `file` nor `seq` changed around the copy, so no
+        // writer ran meanwhile: it is one publish's `OpenData`, whole.
+        let d = unsafe { d.assume_init() };
         Open {
             used: true,
             dev: d.dev,
@@ -202,6 +189,37 @@ impl OpenSlot {
             holder_down: down,
             ev: d.ev,
         }
+    }
+}
+
+/// A claimed open slot, whose data its holder alone may write.
+///
+/// # Invariants
+///
+/// The holder's compare-and-swap stored `BUSY` in the slot's `file`, and it
+/// has not published since.
+struct Claim<'a>(&'a OpenSlot);
+
+impl Claim<'_> {
+    /// Writes `d` and then `file`; `held` if the open is listed as held by
+    /// a superblock.
+    fn publish(self, file: usize, d: OpenData, held: bool) {
+        let slot = self.0;
+        let s = slot.seq.load(Ordering::Relaxed);
+        slot.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        // Orders the odd count before the data, as `smp_wmb()` does in
+        // `write_seqcount_begin`.
+        fence(Ordering::Release);
+        // SAFETY: The claim makes this the only writer of `data` (type
+        // invariants; `OpenSlot`'s); a reader that copies meanwhile sees
+        // `seq` change and discards the copy.
+        unsafe { core::ptr::write_volatile(slot.data.get(), d) };
+        slot.holder_down.store(0, Ordering::Relaxed);
+        slot.held_by_sb.store(held, Ordering::Relaxed);
+        slot.seq.store(s.wrapping_add(2), Ordering::Release);
+        // INVARIANT: `data` is written; from now on only `file`'s close or a
+        // reset frees the slot.
+        slot.file.store(file, Ordering::Release);
     }
 }
 
@@ -412,8 +430,10 @@ pub(crate) struct Table {
     last_dev: AtomicUsize,
 }
 
-// SAFETY: Every field is atomic but the slots' `data` and `names`, whose
-// accesses the slots' invariants serialize.
+// SAFETY: Every field is atomic but the slots' `data` and `names`: the
+// slots' invariants give `data` one writer at a time, whose racing readers
+// discard what they copy (a seqcount), and `names` is only accessed with
+// the ledger's lock held.
 unsafe impl Sync for Table {}
 // SAFETY: Nothing in the table is tied to a thread.
 unsafe impl Send for Table {}
@@ -437,11 +457,13 @@ impl Table {
         })
     }
 
-    /// Forgets everything.  A handler running meanwhile may still count
-    /// into a device record it found before, and an open being recorded
-    /// meanwhile (its slot claimed, not yet written) is kept: its device's
-    /// seeded `before_load` count then includes it too, one too many until
-    /// the next reset.
+    /// Forgets everything.  A reset is a moment, not a barrier, for the
+    /// handlers that do not take the lock: one running meanwhile may still
+    /// count into a device record it found before (remade since, perhaps
+    /// for another device), and an open recorded between this and the
+    /// seeding walk that follows (or being recorded now: a busy slot is
+    /// left to its claimer) is kept, and also counted in its device's
+    /// `before_load`, one too many until the next reset.
     pub(crate) fn clear(&self, locked: &mut Locked) {
         for d in self.devs.iter() {
             d.key.store(0, Ordering::Release);
@@ -491,14 +513,11 @@ impl Table {
             {
                 Some(d) => d,
                 None => {
-                    let Some(d) = self
-                        .devs
-                        .iter()
-                        .find(|d| d.key.load(Ordering::Acquire) == 0)
-                    else {
+                    let Some(i) = self.free_dev(f.dev) else {
                         self.dropped.fetch_add(1, Ordering::Relaxed);
                         continue;
                     };
+                    let d = &self.devs[i];
                     d.make(locked, f.dev);
                     // SAFETY: The lock is held (`locked`; type invariants).
                     // Named, but not matched by owner: the next probed open
@@ -592,14 +611,22 @@ impl Table {
         None
     }
 
+    /// The first free device slot from `dev`'s hash, where [`Self::dev`]
+    /// looks first.
+    fn free_dev(&self, dev: u32) -> Option<usize> {
+        let h = Self::dev_hash(dev);
+        (0..MAX_BDEVS)
+            .map(|k| (h + k) % MAX_BDEVS)
+            .find(|&i| self.devs[i].key.load(Ordering::Acquire) == 0)
+    }
+
     /// The record of the device `info` describes, made if needed, under the
-    /// lock: new records go to the first free slot from the device's hash.
+    /// lock: new records go to [`Self::free_dev`]'s slot.
     /// Its names are taken when it is made, and again if the device number
     /// now belongs to another driver (dynamic majors are reused).
     #[inline(never)]
     pub(crate) fn dev_slow(&self, locked: &mut Locked, info: &BdevInfo) -> Option<&DevSlot> {
         let key = DEV_KEY | u64::from(info.dev);
-        let h = Self::dev_hash(info.dev);
         let i = match self
             .devs
             .iter()
@@ -607,9 +634,7 @@ impl Table {
         {
             Some(i) => i,
             None => {
-                let i = (0..MAX_BDEVS)
-                    .map(|k| (h + k) % MAX_BDEVS)
-                    .find(|&i| self.devs[i].key.load(Ordering::Acquire) == 0)?;
+                let i = self.free_dev(info.dev)?;
                 self.devs[i].make(locked, info.dev);
                 i
             }
@@ -652,18 +677,25 @@ impl Table {
         holder: Holder,
         ev: Evidence,
     ) {
+        // Not a file's address: the kernel never passes one, and a slot
+        // holding it would read as free or busy.
+        if file <= BUSY {
+            return;
+        }
         let mut i = Self::hash(file);
         for _ in 0..MAX_PROBE {
             let o = &self.opens[i];
             // Acquire: a slot seen claimed is seen marked, and so is it by
             // a lookup that comes after this open.
-            if o.file.load(Ordering::Acquire) == 0 && o.claim() {
-                let held = listed.is_some();
-                o.publish(file, OpenData { dev, holder, ev }, held);
-                if let Some(locked) = listed {
-                    locked.sb_hold(i);
+            if o.file.load(Ordering::Acquire) == 0 {
+                if let Some(claim) = o.claim() {
+                    let held = listed.is_some();
+                    claim.publish(file, OpenData { dev, holder, ev }, held);
+                    if let Some(locked) = listed {
+                        locked.sb_hold(i);
+                    }
+                    return;
                 }
-                return;
             }
             i = (i + 1) % MAX_OPENS;
         }
