@@ -505,31 +505,21 @@ impl Table {
     /// count of them ([`Bdev::before`]) and its exclusive holder.
     pub(crate) fn merge_seed(&self, locked: &mut Locked, found: &[Seed]) {
         for f in found {
-            let key = DEV_KEY | u64::from(f.dev);
-            let d = match self
-                .devs
-                .iter()
-                .find(|d| d.key.load(Ordering::Acquire) == key)
-            {
-                Some(d) => d,
-                None => {
-                    let Some(i) = self.free_dev(f.dev) else {
-                        self.dropped.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    };
-                    let d = &self.devs[i];
-                    d.make(locked, f.dev);
-                    // SAFETY: The lock is held (`locked`; type invariants).
-                    // Named, but not matched by owner: the next probed open
-                    // reads the owner again.
-                    unsafe {
-                        let n = &mut *d.names.get();
-                        n.name = f.name;
-                        n.disk_module = f.disk_module;
-                    }
-                    d
-                }
+            let Some((i, new)) = self.dev_record(locked, f.dev) else {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
             };
+            let d = &self.devs[i];
+            if new {
+                // SAFETY: The lock is held (`locked`; type invariants).
+                // Named, but not matched by owner: the next probed open
+                // reads the owner again.
+                unsafe {
+                    let n = &mut *d.names.get();
+                    n.name = f.name;
+                    n.disk_module = f.disk_module;
+                }
+            }
             d.openers.store(f.openers, Ordering::Relaxed);
             d.before.store(f.openers, Ordering::Relaxed);
             // SAFETY: As above.
@@ -611,34 +601,33 @@ impl Table {
         None
     }
 
-    /// The first free device slot from `dev`'s hash, where [`Self::dev`]
-    /// looks first.
-    fn free_dev(&self, dev: u32) -> Option<usize> {
-        let h = Self::dev_hash(dev);
-        (0..MAX_BDEVS)
-            .map(|k| (h + k) % MAX_BDEVS)
-            .find(|&i| self.devs[i].key.load(Ordering::Acquire) == 0)
-    }
-
-    /// The record of the device `info` describes, made if needed, under the
-    /// lock: new records go to [`Self::free_dev`]'s slot.
-    /// Its names are taken when it is made, and again if the device number
-    /// now belongs to another driver (dynamic majors are reused).
-    #[inline(never)]
-    pub(crate) fn dev_slow(&self, locked: &mut Locked, info: &BdevInfo) -> Option<&DevSlot> {
-        let key = DEV_KEY | u64::from(info.dev);
-        let i = match self
+    /// The slot of device `dev`'s record, and whether it was made now: in
+    /// the first free slot from the device's hash, where [`Self::dev`] looks
+    /// first.  None if the table is full.
+    fn dev_record(&self, locked: &mut Locked, dev: u32) -> Option<(usize, bool)> {
+        let key = DEV_KEY | u64::from(dev);
+        if let Some(i) = self
             .devs
             .iter()
             .position(|d| d.key.load(Ordering::Acquire) == key)
         {
-            Some(i) => i,
-            None => {
-                let i = self.free_dev(info.dev)?;
-                self.devs[i].make(locked, info.dev);
-                i
-            }
-        };
+            return Some((i, false));
+        }
+        let h = Self::dev_hash(dev);
+        let i = (0..MAX_BDEVS)
+            .map(|k| (h + k) % MAX_BDEVS)
+            .find(|&i| self.devs[i].key.load(Ordering::Acquire) == 0)?;
+        self.devs[i].make(locked, dev);
+        Some((i, true))
+    }
+
+    /// The record of the device `info` describes, made if needed
+    /// ([`Self::dev_record`]), under the lock.  Its names are taken when it
+    /// is made, and again if the device number now belongs to another
+    /// driver (dynamic majors are reused).
+    #[inline(never)]
+    pub(crate) fn dev_slow(&self, locked: &mut Locked, info: &BdevInfo) -> Option<&DevSlot> {
+        let (i, _) = self.dev_record(locked, info.dev)?;
         let d = &self.devs[i];
         if d.owner.load(Ordering::Relaxed) != info.owner as usize {
             let mut name = [0u8; 32];
