@@ -8,8 +8,8 @@
 //! only the 6.9+ argument layouts are decoded.
 
 use crate::{
-    join::ledger,
-    tables::bdevs::{classify, BdevInfo, Close, Holder},
+    join::ledger::{self, Ledger},
+    tables::bdevs::{classify, BdevInfo, Close, DevSlot, Holder},
     wrappers::{
         bindings,
         clock::now_ns,
@@ -74,15 +74,8 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     }
     // The hot path (every open(2) of a block device), without the lock but
     // for a device's first open.
-    match t.dev(&info) {
-        Some(d) => d.opened(info.openers),
-        None => {
-            if let Some(mut inner) = l.inner.try_lock() {
-                if let Some(d) = t.dev_slow(&mut inner.bdevs, &info) {
-                    d.opened(info.openers);
-                }
-            }
-        }
+    if let Some(d) = device(l, &info) {
+        d.opened(info.openers);
     }
     t.record_open(None, data[3], info.dev, holder, ev);
 }
@@ -119,16 +112,18 @@ fn on_release(regs: &Regs) {
     };
     // This close drops one opener after the handler returns.
     let openers = info.openers - 1;
-    match t.dev(&info) {
-        Some(d) => d.closed(matched, openers, now),
-        None => {
-            if let Some(mut inner) = l.inner.try_lock() {
-                if let Some(d) = t.dev_slow(&mut inner.bdevs, &info) {
-                    d.closed(matched, openers, now);
-                }
-            }
-        }
+    if let Some(d) = device(l, &info) {
+        d.closed(matched, openers, now);
     }
+}
+
+/// The record of `info`'s device: found without the lock, else found or
+/// made with it, if a handler can take it (a handler that holds it calls
+/// `dev_slow` itself).
+fn device<'a>(l: &'a Ledger, info: &BdevInfo) -> Option<&'a DevSlot> {
+    l.bdevs
+        .dev(info)
+        .or_else(|| l.bdevs.dev_slow(&mut l.inner.try_lock()?.bdevs, info))
 }
 
 static USER_OPEN: SiteClass = SiteClass::new();
