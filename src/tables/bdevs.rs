@@ -493,11 +493,15 @@ impl Table {
 
     /// The record of device `dev`, if made.
     pub(crate) fn find_dev(&self, locked: &Locked, dev: u32) -> Option<Bdev> {
+        self.dev_index(dev).map(|i| self.devs[i].read(locked))
+    }
+
+    /// The slot of device `dev`'s record, if made: a scan of all of them.
+    fn dev_index(&self, dev: u32) -> Option<usize> {
         let key = DEV_KEY | u64::from(dev);
         self.devs
             .iter()
-            .find(|d| d.key.load(Ordering::Acquire) == key)
-            .map(|d| d.read(locked))
+            .position(|d| d.key.load(Ordering::Acquire) == key)
     }
 
     /// Merges what [`seed`] found: block devices open before load or reset,
@@ -605,12 +609,7 @@ impl Table {
     /// the first free slot from the device's hash, where [`Self::dev`] looks
     /// first.  None if the table is full.
     fn dev_record(&self, locked: &mut Locked, dev: u32) -> Option<(usize, bool)> {
-        let key = DEV_KEY | u64::from(dev);
-        if let Some(i) = self
-            .devs
-            .iter()
-            .position(|d| d.key.load(Ordering::Acquire) == key)
-        {
+        if let Some(i) = self.dev_index(dev) {
             return Some((i, false));
         }
         let h = Self::dev_hash(dev);
