@@ -536,8 +536,10 @@ impl Table {
         if locked.sb_opens == 0 {
             return;
         }
+        // Only listed slots can be held by a superblock: the flag spares a
+        // scan in overflow the copy of every other open, under the lock.
         let mark = |o: &OpenSlot| {
-            if o.read().holder == Holder::Superblock(sb) {
+            if o.held_by_sb.load(Ordering::Relaxed) && o.read().holder == Holder::Superblock(sb) {
                 o.holder_down.store(now, Ordering::Relaxed);
             }
         };
