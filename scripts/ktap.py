@@ -45,6 +45,10 @@ LOCKDEP_TITLE = re.compile(
     r"inconsistent lock state|lock inversion|bad unlock balance"
 )
 REPORT_END = re.compile(r"</TASK>|---\[ end trace")
+# A KTAP diagnostic line, at any depth, but not a KTAP header ("# Subtest:").
+DIAG = re.compile(r"^\s*# (?!Subtest:)(.*)$")
+# The most diagnostic lines shown with a failure.
+NOTES = 10
 
 
 def bad_lines(lines):
@@ -81,14 +85,26 @@ def bad_lines(lines):
 
 
 def leaves(lines):
-    """Yields (ok, skipped, description) for each leaf result."""
+    """Yields (ok, skipped, description, notes) for each leaf result.
+
+    notes are the diagnostic lines ("# ...") printed since the result
+    before it, at most NOTES of them: what a test printed about a failure
+    (tests/lib.sh diag), shown with it, since CI keeps only the tail of a
+    run's output.
+    """
     pending = []  # results seen at the current deeper level
+    notes = []
     for line in lines:
-        m = RESULT.match(line.rstrip("\n"))
+        line = line.rstrip("\n")
+        m = RESULT.match(line)
         if not m:
+            d = DIAG.match(line)
+            if d:
+                notes = (notes + [d.group(1)])[-NOTES:]
             continue
         indent, verdict, _, desc = m.groups()
-        res = (verdict == "ok", "# SKIP" in desc, desc)
+        res = (verdict == "ok", "# SKIP" in desc, desc, notes)
+        notes = []
         if indent:
             pending.append(res)
             continue
@@ -110,26 +126,26 @@ def guest_results(ktap, dmesg):
         with open(ktap) as f:
             results = list(leaves(f))
     except OSError:
-        results = [(False, False, "guest produced no KTAP output")]
+        results = [(False, False, "guest produced no KTAP output", [])]
     if not results:
-        results = [(False, False, "guest ran no test")]
+        results = [(False, False, "guest ran no test", [])]
     try:
         with open(dmesg, errors="replace") as f:
             bad, known = bad_lines(f)
-        results.append((not bad, False, "guest kernel log has no warning or bug report"))
+        results.append((not bad, False, "guest kernel log has no warning or bug report", []))
         for l in bad[:20]:
             print("dmesg: " + l)
         for l in known:
             print("dmesg (OpenZFS's own lockdep report, not counted): " + l)
     except OSError:
-        results.append((False, False, "guest kernel log was saved"))
+        results.append((False, False, "guest kernel log was saved", []))
     return results
 
 
 def summary(results):
-    passed = sum(1 for ok, skip, _ in results if ok and not skip)
-    skipped = sum(1 for ok, skip, _ in results if ok and skip)
-    failed = sum(1 for ok, _, _ in results if not ok)
+    passed = sum(1 for ok, skip, _, _ in results if ok and not skip)
+    skipped = sum(1 for ok, skip, _, _ in results if ok and skip)
+    failed = sum(1 for ok, _, _, _ in results if not ok)
     line = f"{passed} passed, {failed} failed"
     if skipped:
         line += f", {skipped} skipped"
@@ -145,19 +161,21 @@ def main():
             print(l)
         return 1 if bad else 0
     with open(sys.argv[1]) as f:
-        results = [(ok, skip, "host: " + d) for ok, skip, d in leaves(f)]
+        results = [(ok, skip, "host: " + d, n) for ok, skip, d, n in leaves(f)]
     per_kernel = []
     for run in sys.argv[2:]:
         name, ktap, dmesg = run.split(":", 2)
-        guest = [(ok, skip, f"{name}: {d}") for ok, skip, d in guest_results(ktap, dmesg)]
+        guest = [(ok, skip, f"{name}: {d}", n) for ok, skip, d, n in guest_results(ktap, dmesg)]
         per_kernel.append((name, guest))
         results += guest
-    for _, _, d in (r for r in results if not r[0]):
+    for _, _, d, notes in (r for r in results if not r[0]):
         print("FAILED: " + d)
+        for n in notes:
+            print("    # " + n)
     for name, guest in per_kernel:
         print(f"# kernel {name}: {summary(guest)}")
     print(summary(results))
-    return 1 if any(not ok for ok, _, _ in results) else 0
+    return 1 if any(not ok for ok, _, _, _ in results) else 0
 
 
 if __name__ == "__main__":
