@@ -185,11 +185,7 @@ pub(crate) fn audit(l: &Ledger) {
 /// for the types walked is `types`.
 pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
     let start_ns = now_ns();
-    let export = {
-        let mut inner = l.inner.lock();
-        l.bdevs.relist_held(&mut inner.bdevs);
-        inner.zfs.take_export_busy()
-    };
+    let export = l.inner.lock().zfs.take_export_busy();
     if let Some((time, ev)) = export {
         mark_all_busy(l, b"zfs", time, &ev, Kind::ExportBusy);
     }

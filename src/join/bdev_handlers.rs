@@ -9,7 +9,7 @@
 
 use crate::{
     join::ledger::{self, Ledger},
-    tables::bdevs::{classify, BdevInfo, Close, DevSlot, Holder},
+    tables::bdevs::{classify, BdevInfo, DevSlot, Holder},
     wrappers::{
         bindings,
         clock::now_ns,
@@ -61,15 +61,15 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     };
     let t = &l.bdevs;
     if let Holder::Superblock(_) = holder {
-        // Listed for the superblock's shutdown: recorded under the lock, so
-        // the list and the table agree.
+        // Marked for the superblock's shutdown, which marks it with the lock
+        // held (see `Table::holder_shut_down`).
         let Some(mut inner) = l.inner.try_lock() else {
             return;
         };
         if let Some(d) = t.dev(&info).or_else(|| t.dev_slow(&mut inner.bdevs, &info)) {
             d.opened(info.openers);
         }
-        t.record_open(Some(&mut inner.bdevs), data[3], info.dev, holder, ev);
+        t.record_open(Some(&inner.bdevs), data[3], info.dev, holder, ev);
         return;
     }
     // The hot path (every open(2) of a block device), without the lock but
@@ -99,17 +99,7 @@ fn on_release(regs: &Regs) {
     // SAFETY: As above.
     let info = unsafe { BdevInfo::read(bdev) };
     let now = now_ns();
-    let t = &l.bdevs;
-    let matched = match t.record_close(file as usize) {
-        Close::Unmatched => false,
-        Close::Matched => true,
-        Close::Held(i) => {
-            let Some(mut inner) = l.inner.try_lock() else {
-                return;
-            };
-            t.close_held(&mut inner.bdevs, i, file as usize)
-        }
-    };
+    let matched = l.bdevs.record_close(file as usize);
     // This close drops one opener after the handler returns.
     let openers = info.openers - 1;
     if let Some(d) = device(l, &info) {

@@ -15,11 +15,14 @@
 //! loop device's, or any `open(2)` of `/dev/sdX`): an open claims a slot
 //! keyed by its file with a compare-and-swap and publishes what it read under
 //! the slot's sequence count, a close clears the slot, and each device's
-//! counters are atomics.  The lock is taken only where several records must
-//! agree: an open held by a superblock (listed for the superblock's
-//! shutdown, see [`Locked`]) and a device's first record (its names).  A
-//! superblock holder is only an address here, named by the joins that print
-//! it.
+//! counters are atomics.  The lock is taken only for an open held by a
+//! superblock (so that a superblock's shutdown, which marks its opens under
+//! the lock, never marks another superblock's open that took a slot
+//! meanwhile) and for a device's first record (its names).  Every close is
+//! lock-free: a close that waited for the lock, and gave up, would leave its
+//! open recorded, and an open held by a superblock that shut down is flagged
+//! as leaked once the grace period is over.  A superblock holder is only an
+//! address here, named by the joins that print it.
 
 use crate::wrappers::{
     bindings,
@@ -41,11 +44,9 @@ pub(crate) const MAX_OPENS: usize = 1024;
 const MAX_PROBE: usize = 32;
 /// The most slots a handler looks for a device's record in, from its hash.
 const DEV_PROBE: usize = 4;
-/// Opens held by superblocks that a superblock's shutdown finds without a
-/// scan of all opens.
-const MAX_SB_HELD: usize = 64;
-// Open slots are kept as `u16` in that list.
-const _: () = assert!(MAX_OPENS <= 1 << 16);
+/// Words of [`Table::held`], a bit per open slot.
+const HELD_WORDS: usize = MAX_OPENS / 64;
+const _: () = assert!(MAX_OPENS % 64 == 0);
 /// A device slot's key: the device number with this bit, so that device 0
 /// is not taken for an unused slot.
 const DEV_KEY: u64 = 1 << 32;
@@ -112,8 +113,8 @@ struct OpenSlot {
     probed: AtomicBool,
     /// When the superblock holding the open shut down, or 0.
     holder_down: AtomicU64,
-    /// Whether the open is listed as held by a superblock ([`Locked`]),
-    /// for its close to read without copying `data`.
+    /// Whether the open is held by a superblock, for a shutdown to read
+    /// before it copies `data` ([`Table::holder_shut_down`]).
     held_by_sb: AtomicBool,
     data: UnsafeCell<OpenData>,
 }
@@ -201,8 +202,8 @@ impl OpenSlot {
 struct Claim<'a>(&'a OpenSlot);
 
 impl Claim<'_> {
-    /// Writes `d` and then `file`; `held` if the open is listed as held by
-    /// a superblock.
+    /// Writes `d` and then `file`; `held` if the open is held by a
+    /// superblock.
     fn publish(self, file: usize, d: OpenData, held: bool) {
         let slot = self.0;
         let s = slot.seq.load(Ordering::Relaxed);
@@ -352,28 +353,19 @@ impl DevSlot {
     }
 }
 
-/// The block device ledger's part of the ledger's locked state: the list of
-/// opens held by superblocks, which a superblock's shutdown reads.
+/// The block device ledger's part of the ledger's locked state: nothing but
+/// the proof that the lock is held, for the [`Table`] methods that need it.
 ///
 /// # Invariants
 ///
 /// There is one, and only the ledger's lock holds it (see [`Locked::new`]),
-/// so a reference to it proves the lock is held to [`Table`]'s methods
-/// that need it.
+/// so a reference to it proves the lock is held.
 pub(crate) struct Locked {
-    /// Tracked opens held by a superblock.
-    sb_opens: usize,
-    /// The slots of those opens, while there are at most `MAX_SB_HELD` and
-    /// `sb_overflow` is false; a superblock's shutdown looks only at these.
-    sb_held: [u16; MAX_SB_HELD],
-    /// Set when more opens were held by superblocks than `sb_held` has room
-    /// for, until half that many are left: shutdowns scan all opens
-    /// meanwhile.
-    sb_overflow: bool,
+    _proof: (),
 }
 
 impl Locked {
-    /// The list, empty.
+    /// The proof.
     ///
     /// # Safety
     ///
@@ -381,41 +373,7 @@ impl Locked {
     /// ever be reached through the ledger's lock.
     pub(crate) unsafe fn new() -> Self {
         // INVARIANT: Per the safety contract.
-        Self {
-            sb_opens: 0,
-            sb_held: [0; MAX_SB_HELD],
-            sb_overflow: false,
-        }
-    }
-
-    /// Empties the list.
-    fn clear(&mut self) {
-        self.sb_opens = 0;
-        self.sb_overflow = false;
-    }
-
-    /// Slot `i` now holds an open held by a superblock.
-    fn sb_hold(&mut self, i: usize) {
-        if self.sb_opens < MAX_SB_HELD && !self.sb_overflow {
-            self.sb_held[self.sb_opens] = i as u16;
-        } else {
-            self.sb_overflow = true;
-        }
-        self.sb_opens += 1;
-    }
-
-    /// The open in slot `i`, held by a superblock, was closed.  Only a
-    /// listed slot is counted down, so that a slot missing from the list
-    /// cannot push a listed one out of it.
-    fn sb_unhold(&mut self, i: usize) {
-        if !self.sb_overflow {
-            let held = &mut self.sb_held[..self.sb_opens];
-            let Some(k) = held.iter().position(|&j| j as usize == i) else {
-                return;
-            };
-            held.swap(k, self.sb_opens - 1);
-        }
-        self.sb_opens = self.sb_opens.saturating_sub(1);
+        Self { _proof: () }
     }
 }
 
@@ -428,6 +386,11 @@ pub(crate) struct Table {
     /// The device record found last: open/close churn is on one device at
     /// a time, so it is tried before the hash.
     last_dev: AtomicUsize,
+    /// A bit per open slot that may hold an open held by a superblock: set
+    /// when one is recorded, cleared by a shutdown that finds the slot
+    /// holding none any more.  A superblock's shutdown looks only at these
+    /// slots.
+    held: [AtomicU64; HELD_WORDS],
 }
 
 // SAFETY: Every field is atomic but the slots' `data` and `names`: the
@@ -454,6 +417,7 @@ impl Table {
             opens,
             dropped: AtomicU64::new(0),
             last_dev: AtomicUsize::new(0),
+            held: [const { AtomicU64::new(0) }; HELD_WORDS],
         })
     }
 
@@ -464,7 +428,7 @@ impl Table {
     /// seeding walk that follows (or being recorded now: a busy slot is
     /// left to its claimer) is kept, and also counted in its device's
     /// `before_load`, one too many until the next reset.
-    pub(crate) fn clear(&self, locked: &mut Locked) {
+    pub(crate) fn clear(&self, _locked: &mut Locked) {
         for d in self.devs.iter() {
             d.key.store(0, Ordering::Release);
         }
@@ -472,8 +436,10 @@ impl Table {
             o.free(o.file.load(Ordering::Relaxed));
             o.holder_down.store(0, Ordering::Relaxed);
         }
+        for w in &self.held {
+            w.store(0, Ordering::Relaxed);
+        }
         self.dropped.store(0, Ordering::Relaxed);
-        locked.clear();
     }
 
     /// Opens not tracked because the table was full.
@@ -532,46 +498,30 @@ impl Table {
     }
 
     /// Superblock `sb` shut down: its exclusive opens should close now.
-    pub(crate) fn holder_shut_down(&self, locked: &Locked, sb: usize, now: u64) {
-        if locked.sb_opens == 0 {
-            return;
-        }
-        // Only listed slots can be held by a superblock: the flag spares a
-        // scan in overflow the copy of every other open, under the lock.
-        let mark = |o: &OpenSlot| {
-            if o.held_by_sb.load(Ordering::Relaxed) && o.read().holder == Holder::Superblock(sb) {
-                o.holder_down.store(now, Ordering::Relaxed);
-            }
-        };
-        if !locked.sb_overflow {
-            for &j in &locked.sb_held[..locked.sb_opens] {
-                mark(&self.opens[j as usize]);
-            }
-            return;
-        }
-        self.opens.iter().for_each(mark);
-    }
-
-    /// Lists the opens held by superblocks again once few enough are left,
-    /// so that shutdowns stop scanning every open.  A scan of all opens:
-    /// process context (the audit), never a probe handler.  Waiting for
-    /// none to be left could mean waiting forever, since a root filesystem
-    /// never closes its device.
-    pub(crate) fn relist_held(&self, locked: &mut Locked) {
-        if !locked.sb_overflow || locked.sb_opens > MAX_SB_HELD / 2 {
-            return;
-        }
-        let mut n = 0;
-        for (j, o) in self.opens.iter().enumerate() {
-            // Listed opens are recorded and closed with the lock held, as
-            // now: a slot being written now is not one of them.
-            if o.read().used && o.held_by_sb.load(Ordering::Relaxed) && n < MAX_SB_HELD {
-                locked.sb_held[n] = j as u16;
-                n += 1;
+    ///
+    /// Only slots marked in [`Self::held`] are looked at.  A slot found
+    /// holding no open held by a superblock any more (closed, or taken by
+    /// another open since) is unmarked: with the lock held, no open held by
+    /// a superblock can be recorded meanwhile, so none loses its mark.  For
+    /// the same reason, an open found held by `sb` here is replaced, before
+    /// the time is stored, only by an open no superblock holds, which
+    /// ignores the time (see `holder_state` in `join::bdevs_file`) until
+    /// its own claim resets it.
+    pub(crate) fn holder_shut_down(&self, _locked: &Locked, sb: usize, now: u64) {
+        for (w, word) in self.held.iter().enumerate() {
+            let mut bits = word.load(Ordering::Relaxed);
+            while bits != 0 {
+                let b = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let o = &self.opens[w * 64 + b];
+                let r = o.read();
+                if !r.used || !o.held_by_sb.load(Ordering::Relaxed) {
+                    word.fetch_and(!(1 << b), Ordering::Relaxed);
+                } else if r.holder == Holder::Superblock(sb) {
+                    o.holder_down.store(now, Ordering::Relaxed);
+                }
             }
         }
-        locked.sb_opens = n;
-        locked.sb_overflow = false;
     }
 
     /// The first slot of device `dev`'s lookup.
@@ -657,11 +607,11 @@ impl Table {
     /// Records an open of `file`: claims a free slot, looking at most
     /// [`MAX_PROBE`] slots from the file's hash, so that a handler's work is
     /// bounded however full the table is, and counts a drop if none is
-    /// free.  An open held by a superblock is recorded with the lock held,
-    /// and `listed` for the superblock's shutdown.
+    /// free.  An open held by a superblock is recorded with the lock held
+    /// (`held`), and its slot marked for the superblock's shutdown.
     pub(crate) fn record_open(
         &self,
-        listed: Option<&mut Locked>,
+        held: Option<&Locked>,
         file: usize,
         dev: u32,
         holder: Holder,
@@ -679,10 +629,9 @@ impl Table {
             // a lookup that comes after this open.
             if o.file.load(Ordering::Acquire) == 0 {
                 if let Some(claim) = o.claim() {
-                    let held = listed.is_some();
-                    claim.publish(file, OpenData { dev, holder, ev }, held);
-                    if let Some(locked) = listed {
-                        locked.sb_hold(i);
+                    claim.publish(file, OpenData { dev, holder, ev }, held.is_some());
+                    if held.is_some() {
+                        self.held[i / 64].fetch_or(1 << (i % 64), Ordering::Relaxed);
                     }
                     return;
                 }
@@ -710,48 +659,14 @@ impl Table {
         None
     }
 
-    /// Records the close of `file`, unless its open is listed as held by a
-    /// superblock: that close is recorded with the lock held, by
-    /// [`Self::close_held`].
-    pub(crate) fn record_close(&self, file: usize) -> Close {
-        let Some(i) = self.find_open(file) else {
-            return Close::Unmatched;
-        };
-        let o = &self.opens[i];
-        // The file was stored after `held_by_sb` (Acquire in `find_open`);
-        // if a reset freed the slot since, and another open took it, the
-        // check below or `close_held`'s finds the file gone.
-        if o.held_by_sb.load(Ordering::Relaxed) {
-            return Close::Held(i);
-        }
-        if o.free(file) {
-            Close::Matched
-        } else {
-            Close::Unmatched
-        }
+    /// Records the close of `file`: true if its open was recorded (not
+    /// made before load or reset, nor dropped).  Without the lock, whoever
+    /// holds the open: a superblock's shutdown finds its slot free or taken
+    /// by another open, and unmarks it.
+    pub(crate) fn record_close(&self, file: usize) -> bool {
+        self.find_open(file)
+            .is_some_and(|i| self.opens[i].free(file))
     }
-
-    /// Records the close of `file`, whose open in slot `i` is listed as held
-    /// by a superblock (see [`Self::record_close`]), and unlists it; false
-    /// if a reset forgot the open meanwhile.
-    pub(crate) fn close_held(&self, locked: &mut Locked, i: usize, file: usize) -> bool {
-        if !self.opens[i].free(file) {
-            return false;
-        }
-        locked.sb_unhold(i);
-        true
-    }
-}
-
-/// What [`Table::record_close`] did.
-pub(crate) enum Close {
-    /// The open was not recorded: made before load or reset, or dropped.
-    Unmatched,
-    /// The open was recorded, and now its close.
-    Matched,
-    /// The open, in this slot, is held by a superblock: its close is
-    /// recorded under the lock.
-    Held(usize),
 }
 
 /// A block device found open by [`seed`].
