@@ -73,7 +73,7 @@ def bad_lines(lines):
             while j < len(lines) and j < i + 400 and not REPORT_END.search(lines[j]):
                 j += 1
             block = "\n".join(lines[max(i - 2, 0):j + 1])
-            ours = re.search(r"refledger|leakyfs|swapblk|swaptrace|stuckfs|zfstorn|nullprobe", block)
+            ours = re.search(r"refledger|leakyfs|blkleakfs|swapblk|swaptrace|stuckfs|zfstorn|nullprobe", block)
             if not ours and re.search(r"\[(zfs|spl)\]", block):
                 known.append(l.strip())
                 i = j + 1
