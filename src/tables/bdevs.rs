@@ -46,7 +46,8 @@ const MAX_PROBE: usize = 32;
 const DEV_PROBE: usize = 4;
 /// Words of [`Table::held`], a bit per open slot.
 const HELD_WORDS: usize = MAX_OPENS / 64;
-const _: () = assert!(MAX_OPENS % 64 == 0);
+// A bit per word in `Table::held_words`.
+const _: () = assert!(MAX_OPENS % 64 == 0 && HELD_WORDS <= 64);
 /// A device slot's key: the device number with this bit, so that device 0
 /// is not taken for an unused slot.
 const DEV_KEY: u64 = 1 << 32;
@@ -389,8 +390,12 @@ pub(crate) struct Table {
     /// A bit per open slot that may hold an open held by a superblock: set
     /// when one is recorded, cleared by a shutdown that finds the slot
     /// holding none any more.  A superblock's shutdown looks only at these
-    /// slots.
+    /// slots.  Written only with the lock held (a close leaves its bit to
+    /// the next shutdown), so atomics only because the table is shared.
     held: [AtomicU64; HELD_WORDS],
+    /// A bit per word of `held` that has a bit set: most shutdowns (every
+    /// filesystem without a block device) read only this.
+    held_words: AtomicU64,
 }
 
 // SAFETY: Every field is atomic but the slots' `data` and `names`: the
@@ -418,6 +423,7 @@ impl Table {
             dropped: AtomicU64::new(0),
             last_dev: AtomicUsize::new(0),
             held: [const { AtomicU64::new(0) }; HELD_WORDS],
+            held_words: AtomicU64::new(0),
         })
     }
 
@@ -439,6 +445,7 @@ impl Table {
         for w in &self.held {
             w.store(0, Ordering::Relaxed);
         }
+        self.held_words.store(0, Ordering::Relaxed);
         self.dropped.store(0, Ordering::Relaxed);
     }
 
@@ -508,18 +515,26 @@ impl Table {
     /// ignores the time (see `holder_state` in `join::bdevs_file`) until
     /// its own claim resets it.
     pub(crate) fn holder_shut_down(&self, _locked: &Locked, sb: usize, now: u64) {
-        for (w, word) in self.held.iter().enumerate() {
-            let mut bits = word.load(Ordering::Relaxed);
+        let mut words = self.held_words.load(Ordering::Relaxed);
+        while words != 0 {
+            let w = words.trailing_zeros() as usize;
+            words &= words - 1;
+            let mut bits = self.held[w].load(Ordering::Relaxed);
+            let mut kept = bits;
             while bits != 0 {
                 let b = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let o = &self.opens[w * 64 + b];
                 let r = o.read();
                 if !r.used || !o.held_by_sb.load(Ordering::Relaxed) {
-                    word.fetch_and(!(1 << b), Ordering::Relaxed);
+                    kept &= !(1 << b);
                 } else if r.holder == Holder::Superblock(sb) {
                     o.holder_down.store(now, Ordering::Relaxed);
                 }
+            }
+            self.held[w].store(kept, Ordering::Relaxed);
+            if kept == 0 {
+                self.held_words.fetch_and(!(1 << w), Ordering::Relaxed);
             }
         }
     }
@@ -632,6 +647,7 @@ impl Table {
                     claim.publish(file, OpenData { dev, holder, ev }, held.is_some());
                     if held.is_some() {
                         self.held[i / 64].fetch_or(1 << (i % 64), Ordering::Relaxed);
+                        self.held_words.fetch_or(1 << (i / 64), Ordering::Relaxed);
                     }
                     return;
                 }
