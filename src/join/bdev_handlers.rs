@@ -61,15 +61,23 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     };
     let t = &l.bdevs;
     if let Holder::Superblock(_) = holder {
-        // Marked for the superblock's shutdown, which marks it with the lock
-        // held (see `Table::holder_shut_down`).
-        let Some(mut inner) = l.inner.try_lock() else {
+        // Recorded and marked for the superblock's shutdown with the lock
+        // held, as every write of the marks is (see
+        // `Table::holder_shut_down`).
+        if let Some(mut inner) = l.inner.try_lock() {
+            if let Some(d) = t.dev(&info).or_else(|| t.dev_slow(&mut inner.bdevs, &info)) {
+                d.opened(info.openers);
+            }
+            t.record_open(Some(&inner.bdevs), data[3], info.dev, holder, ev);
             return;
-        };
-        if let Some(d) = t.dev(&info).or_else(|| t.dev_slow(&mut inner.bdevs, &info)) {
+        }
+        // Given up (and counted): recorded unmarked, so that its close is
+        // still matched, though its superblock's shutdown will not see it.
+        // A device not found without the lock is not waited for twice.
+        if let Some(d) = t.dev(&info) {
             d.opened(info.openers);
         }
-        t.record_open(Some(&inner.bdevs), data[3], info.dev, holder, ev);
+        t.record_open(None, data[3], info.dev, holder, ev);
         return;
     }
     // The hot path (every open(2) of a block device), without the lock but

@@ -32,7 +32,7 @@ pub(crate) struct Inner {
     pub(crate) sbs: superblocks::Table,
     /// Recent events.
     pub(crate) events: events::Ring,
-    /// The block device ledger's list of opens held by superblocks.
+    /// The proof, for the block device ledger, that the lock is held.
     pub(crate) bdevs: bdevs::Locked,
     /// The OpenZFS ledger.
     pub(crate) zfs: zfs::Table,

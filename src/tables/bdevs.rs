@@ -114,8 +114,9 @@ struct OpenSlot {
     probed: AtomicBool,
     /// When the superblock holding the open shut down, or 0.
     holder_down: AtomicU64,
-    /// Whether the open is held by a superblock, for a shutdown to read
-    /// before it copies `data` ([`Table::holder_shut_down`]).
+    /// Whether the open is held by a superblock and was recorded with the
+    /// lock held, so marked in [`Table::held`]: a shutdown reads it before
+    /// it copies `data` ([`Table::holder_shut_down`]).
     held_by_sb: AtomicBool,
     data: UnsafeCell<OpenData>,
 }
@@ -387,11 +388,12 @@ pub(crate) struct Table {
     /// The device record found last: open/close churn is on one device at
     /// a time, so it is tried before the hash.
     last_dev: AtomicUsize,
-    /// A bit per open slot that may hold an open held by a superblock: set
-    /// when one is recorded, cleared by a shutdown that finds the slot
-    /// holding none any more.  A superblock's shutdown looks only at these
-    /// slots.  Written only with the lock held (a close leaves its bit to
-    /// the next shutdown), so atomics only because the table is shared.
+    /// A bit per open slot that may hold an open held by a superblock,
+    /// recorded with the lock held: set when one is recorded, cleared by a
+    /// reset and by a shutdown that finds the slot holding none any more.
+    /// A superblock's shutdown looks only at these slots.  Written only
+    /// with the lock held (a close leaves its bit to the next shutdown), so
+    /// atomics only because the table is shared.
     held: [AtomicU64; HELD_WORDS],
     /// A bit per word of `held` that has a bit set: most shutdowns (every
     /// filesystem without a block device) read only this.
@@ -507,13 +509,17 @@ impl Table {
     /// Superblock `sb` shut down: its exclusive opens should close now.
     ///
     /// Only slots marked in [`Self::held`] are looked at.  A slot found
-    /// holding no open held by a superblock any more (closed, or taken by
-    /// another open since) is unmarked: with the lock held, no open held by
-    /// a superblock can be recorded meanwhile, so none loses its mark.  For
-    /// the same reason, an open found held by `sb` here is replaced, before
-    /// the time is stored, only by an open no superblock holds, which
-    /// ignores the time (see `holder_state` in `join::bdevs_file`) until
-    /// its own claim resets it.
+    /// holding no marked open any more (closed, and free or taken by an open
+    /// recorded without the lock) is unmarked: with the lock held, no marked
+    /// open can be recorded meanwhile, so none loses its mark.  For the same
+    /// reason, an open found held by `sb` here is replaced, before the time
+    /// is stored, only by an open recorded without the lock, which no
+    /// shutdown marks: the time stays there, unread (see `holder_state` in
+    /// `join::bdevs_file`), until the slot's next claim.
+    ///
+    /// An open whose superblock already shut down keeps that time: a
+    /// superblock shuts down once, and one made since at the same address
+    /// is another, whose shutdown must not restart the open's grace period.
     pub(crate) fn holder_shut_down(&self, _locked: &Locked, sb: usize, now: u64) {
         let mut words = self.held_words.load(Ordering::Relaxed);
         while words != 0 {
@@ -525,10 +531,16 @@ impl Table {
                 let b = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
                 let o = &self.opens[w * 64 + b];
-                let r = o.read();
-                if !r.used || !o.held_by_sb.load(Ordering::Relaxed) {
+                // Checked first, so that a slot reused by an unmarked open
+                // is not copied.
+                if !o.held_by_sb.load(Ordering::Relaxed) {
                     kept &= !(1 << b);
-                } else if r.holder == Holder::Superblock(sb) {
+                    continue;
+                }
+                let r = o.read();
+                if !r.used {
+                    kept &= !(1 << b);
+                } else if r.holder == Holder::Superblock(sb) && r.holder_down == 0 {
                     o.holder_down.store(now, Ordering::Relaxed);
                 }
             }
@@ -677,8 +689,8 @@ impl Table {
 
     /// Records the close of `file`: true if its open was recorded (not
     /// made before load or reset, nor dropped).  Without the lock, whoever
-    /// holds the open: a superblock's shutdown finds its slot free or taken
-    /// by another open, and unmarks it.
+    /// holds the open: a superblock's shutdown that finds the slot free, or
+    /// taken by an open recorded without the lock, unmarks it.
     pub(crate) fn record_close(&self, file: usize) -> bool {
         self.find_open(file)
             .is_some_and(|i| self.opens[i].free(file))
