@@ -14,7 +14,7 @@ use crate::{
         bindings,
         clock::now_ns,
         evidence::{is_err_or_null, Evidence, SiteClass},
-        kprobe::{Handler, ProbeData, Regs},
+        kprobe::{entry_handler, return_handler, ProbeData, Regs},
         probes::{Candidate, Spec},
     },
 };
@@ -117,7 +117,9 @@ fn on_release(regs: &Regs) {
 
 /// The record of `info`'s device: found without the lock, else found or
 /// made with it, if a handler can take it (a handler that holds it calls
-/// `dev_slow` itself).
+/// `dev_slow` itself).  Inlined: it is on the path of every open(2) and
+/// close of a block device.
+#[inline(always)]
 fn device<'a>(l: &'a Ledger, info: &BdevInfo) -> Option<&'a DevSlot> {
     l.bdevs
         .dev(info)
@@ -136,18 +138,15 @@ pub(crate) static SPECS: [Spec; 2] = [
         candidates: &[
             Candidate {
                 symbol: c_str!("bdev_open"),
-                handler: Handler::Return {
-                    entry: open_entry,
-                    exit: open_exit,
-                },
+                handler: return_handler!(open_entry, open_exit),
             },
             Candidate {
                 symbol: c_str!("bdev_open_by_dev"),
-                handler: Handler::Entry(count_only),
+                handler: entry_handler!(count_only),
             },
             Candidate {
                 symbol: c_str!("blkdev_get_by_dev"),
-                handler: Handler::Entry(count_only),
+                handler: entry_handler!(count_only),
             },
         ],
     },
@@ -157,11 +156,11 @@ pub(crate) static SPECS: [Spec; 2] = [
         candidates: &[
             Candidate {
                 symbol: c_str!("bdev_release"),
-                handler: Handler::Entry(on_release),
+                handler: entry_handler!(on_release),
             },
             Candidate {
                 symbol: c_str!("blkdev_put"),
-                handler: Handler::Entry(count_only),
+                handler: entry_handler!(count_only),
             },
         ],
     },

@@ -25,7 +25,7 @@ use crate::{
     wrappers::{
         bindings,
         evidence::{in_mount_syscall, is_err_or_null, Evidence, SiteClass},
-        kprobe::{Handler, ProbeData, Regs},
+        kprobe::{entry_handler, return_handler, ProbeData, Regs},
         probes::{Candidate, Spec},
     },
 };
@@ -42,19 +42,13 @@ pub(crate) static SPECS: [Spec; 6] = [
             // mount(2) now takes: a probe on it would arm and never fire.
             Candidate {
                 symbol: c_str!("setup_mnt"),
-                handler: Handler::Return {
-                    entry: root_sb_entry,
-                    exit: setup_mnt_exit,
-                },
+                handler: return_handler!(root_sb_entry, setup_mnt_exit),
             },
             // Up to 6.17, no `setup_mnt`: mount(2), fsmount(2) and in-kernel
             // mounts all call `vfs_create_mount`.
             Candidate {
                 symbol: c_str!("vfs_create_mount"),
-                handler: Handler::Return {
-                    entry: mount_entry,
-                    exit: mount_exit,
-                },
+                handler: return_handler!(mount_entry, mount_exit),
             },
         ],
     },
@@ -63,10 +57,7 @@ pub(crate) static SPECS: [Spec; 6] = [
         module: None,
         candidates: &[Candidate {
             symbol: c_str!("clone_mnt"),
-            handler: Handler::Return {
-                entry: root_sb_entry,
-                exit: clone_exit,
-            },
+            handler: return_handler!(root_sb_entry, clone_exit),
         }],
     },
     Spec {
@@ -74,10 +65,7 @@ pub(crate) static SPECS: [Spec; 6] = [
         module: None,
         candidates: &[Candidate {
             symbol: c_str!("path_umount"),
-            handler: Handler::Return {
-                entry: umount_entry,
-                exit: umount_exit,
-            },
+            handler: return_handler!(umount_entry, umount_exit),
         }],
     },
     Spec {
@@ -85,7 +73,7 @@ pub(crate) static SPECS: [Spec; 6] = [
         module: None,
         candidates: &[Candidate {
             symbol: c_str!("deactivate_super"),
-            handler: Handler::Entry(on_deactivate_super),
+            handler: entry_handler!(on_deactivate_super),
         }],
     },
     Spec {
@@ -93,7 +81,7 @@ pub(crate) static SPECS: [Spec; 6] = [
         module: None,
         candidates: &[Candidate {
             symbol: c_str!("deactivate_locked_super"),
-            handler: Handler::Entry(on_deactivate_locked_super),
+            handler: entry_handler!(on_deactivate_locked_super),
         }],
     },
     Spec {
@@ -101,7 +89,7 @@ pub(crate) static SPECS: [Spec; 6] = [
         module: None,
         candidates: &[Candidate {
             symbol: c_str!("generic_shutdown_super"),
-            handler: Handler::Entry(on_generic_shutdown_super),
+            handler: entry_handler!(on_generic_shutdown_super),
         }],
     },
 ];

@@ -16,7 +16,7 @@ use crate::{
     },
     wrappers::{
         evidence::{Evidence, Name},
-        kprobe::{Handler, ProbeData, Regs},
+        kprobe::{entry_handler, return_handler, ProbeData, Regs},
         probes::{Candidate, Spec},
     },
 };
@@ -177,10 +177,7 @@ pub(crate) static SPECS: [Spec; 4] = [
         module: Some("zfs"),
         candidates: &[Candidate {
             symbol: c_str!("zfsvfs_hold"),
-            handler: Handler::Return {
-                entry: hold_entry,
-                exit: hold_exit,
-            },
+            handler: return_handler!(hold_entry, hold_exit),
         }],
     },
     Spec {
@@ -188,10 +185,7 @@ pub(crate) static SPECS: [Spec; 4] = [
         module: Some("zfs"),
         candidates: &[Candidate {
             symbol: c_str!("zfs_vfs_ref"),
-            handler: Handler::Return {
-                entry: ref_entry,
-                exit: ref_exit,
-            },
+            handler: return_handler!(ref_entry, ref_exit),
         }],
     },
     Spec {
@@ -199,7 +193,7 @@ pub(crate) static SPECS: [Spec; 4] = [
         module: Some("zfs"),
         candidates: &[Candidate {
             symbol: c_str!("zfs_vfs_rele"),
-            handler: Handler::Entry(on_rele),
+            handler: entry_handler!(on_rele),
         }],
     },
     Spec {
@@ -207,10 +201,7 @@ pub(crate) static SPECS: [Spec; 4] = [
         module: Some("zfs"),
         candidates: &[Candidate {
             symbol: c_str!("spa_export"),
-            handler: Handler::Return {
-                entry: export_entry,
-                exit: export_exit,
-            },
+            handler: return_handler!(export_entry, export_exit),
         }],
     },
 ];

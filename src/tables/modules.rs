@@ -38,7 +38,7 @@ use crate::wrappers::{
     clock::now_ns,
     debugfs::{seq_print, SeqFile},
     evidence::{Evidence, Name, Secs},
-    kprobe::{Handler, ProbeData, Regs},
+    kprobe::{return_handler, ProbeData, Regs},
     probes::{Candidate, Spec},
     tracepoint::TracepointProbe,
 };
@@ -686,10 +686,7 @@ pub(crate) static SPECS: [Spec; 1] = [Spec {
     module: None,
     candidates: &[Candidate {
         symbol: c_str!("__x64_sys_delete_module"),
-        handler: Handler::Return {
-            entry: delete_entry,
-            exit: delete_exit,
-        },
+        handler: return_handler!(delete_entry, delete_exit),
     }],
 }];
 

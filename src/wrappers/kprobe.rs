@@ -21,21 +21,94 @@ use kernel::{container_of, error::to_result, ffi, prelude::*, str::CString, type
 /// Scratch space a kretprobe's entry handler fills for its return handler.
 pub(crate) type ProbeData = [usize; 6];
 
-/// What a probe calls when it fires.
+/// A kprobe's pre-handler, as the kprobe core calls it.
+pub(crate) type PreHandler =
+    unsafe extern "C" fn(*mut bindings::kprobe, *mut bindings::pt_regs) -> ffi::c_int;
+
+/// A kretprobe's entry or return handler, as the kprobe core calls it.
+pub(crate) type RetHandler =
+    unsafe extern "C" fn(*mut bindings::kretprobe_instance, *mut bindings::pt_regs) -> ffi::c_int;
+
+/// What a probe calls when it fires: C handlers made by [`entry_handler!`]
+/// and [`return_handler!`], each a trampoline of its own that calls one Rust
+/// function directly.  (A trampoline shared by every probe would find the
+/// function in the `Probe` and call it indirectly, through a retpoline on
+/// most kernels, on every hit of paths as hot as open(2).)
 #[derive(Clone, Copy)]
 pub(crate) enum Handler {
     /// A kprobe: the function runs before the probed function's first
     /// instruction.
-    Entry(fn(&Regs)),
+    Entry(PreHandler),
     /// A kretprobe.  `entry` runs when the function is entered and returns
     /// whether `exit` should run when it returns (false drops the instance).
     Return {
-        /// Called on entry, with the function's arguments in `Regs`.
-        entry: fn(&Regs, &mut ProbeData) -> bool,
-        /// Called on return, with the return value in `Regs`.
-        exit: fn(&Regs, &ProbeData),
+        /// Called on entry, with the function's arguments.
+        entry: RetHandler,
+        /// Called on return, with the return value.
+        exit: RetHandler,
     },
 }
+
+/// The [`Handler`] of a kprobe that calls `$f`, a `fn(&Regs)`, from a
+/// trampoline named after it (`<f>_pre`, as profiles show it).
+macro_rules! entry_handler {
+    ($f:ident) => {
+        ::kernel::macros::paste! {{
+            /// # Safety
+            ///
+            /// Called by the kprobe core with a kprobe registered by
+            /// `Probe::arm` and the registers of the probed function.
+            unsafe extern "C" fn [<$f _pre>](
+                kp: *mut $crate::wrappers::bindings::kprobe,
+                regs: *mut $crate::wrappers::bindings::pt_regs,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: Per this function's safety contract.
+                unsafe { $crate::wrappers::kprobe::pre_trampoline(kp, regs, $f) }
+            }
+            $crate::wrappers::kprobe::Handler::Entry([<$f _pre>])
+        }}
+    };
+}
+pub(crate) use entry_handler;
+
+/// The [`Handler`] of a kretprobe that calls `$entry`, a
+/// `fn(&Regs, &mut ProbeData) -> bool`, on entry and `$exit`, a
+/// `fn(&Regs, &ProbeData)`, on return, from trampolines named after them
+/// (`<entry>_entry`, `<exit>_ret`).
+macro_rules! return_handler {
+    ($entry:ident, $exit:ident) => {
+        ::kernel::macros::paste! {{
+            /// # Safety
+            ///
+            /// Called by the kprobe core with an instance of a kretprobe
+            /// registered by `Probe::arm` and the registers at function entry.
+            unsafe extern "C" fn [<$entry _entry>](
+                ri: *mut $crate::wrappers::bindings::kretprobe_instance,
+                regs: *mut $crate::wrappers::bindings::pt_regs,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: Per this function's safety contract.
+                unsafe { $crate::wrappers::kprobe::entry_trampoline(ri, regs, $entry) }
+            }
+            /// # Safety
+            ///
+            /// Called by the kprobe core with an instance of a kretprobe
+            /// registered by `Probe::arm`, whose entry handler returned 0,
+            /// and the registers at function return.
+            unsafe extern "C" fn [<$exit _ret>](
+                ri: *mut $crate::wrappers::bindings::kretprobe_instance,
+                regs: *mut $crate::wrappers::bindings::pt_regs,
+            ) -> ::kernel::ffi::c_int {
+                // SAFETY: Per this function's safety contract.
+                unsafe { $crate::wrappers::kprobe::exit_trampoline(ri, regs, $exit) }
+            }
+            $crate::wrappers::kprobe::Handler::Return {
+                entry: [<$entry _entry>],
+                exit: [<$exit _ret>],
+            }
+        }}
+    };
+}
+pub(crate) use return_handler;
 
 /// The registers of a probed function, as a kprobe handler sees them.
 pub(crate) struct Regs(*mut bindings::pt_regs);
@@ -115,9 +188,9 @@ const STATE_ARMED: i32 = 2;
 ///
 /// While `state` is `STATE_ARMED`, `raw` is registered with the kprobe core
 /// (as a kprobe for [`Handler::Entry`], as a kretprobe otherwise) and its
-/// handlers are this module's trampolines, which find the `Probe` again with
-/// `container_of!`.  Only the thread that moved `state` to `STATE_BUSY`
-/// touches `raw`'s fields.
+/// handlers are trampolines made by this module's macros, which find the
+/// `Probe` again with `container_of!`.  Only the thread that moved `state`
+/// to `STATE_BUSY` touches `raw`'s fields.
 #[pin_data(PinnedDrop)]
 pub(crate) struct Probe {
     #[pin]
@@ -235,13 +308,13 @@ impl Probe {
             core::ptr::write_bytes(raw, 0, 1);
             (*raw).kp.symbol_name = self.symbol.as_char_ptr();
             match self.handler {
-                Handler::Entry(_) => {
-                    (*raw).kp.pre_handler = Some(pre_trampoline);
+                Handler::Entry(pre) => {
+                    (*raw).kp.pre_handler = Some(pre);
                     bindings::register_kprobe(&raw mut (*raw).kp)
                 }
-                Handler::Return { .. } => {
-                    (*raw).entry_handler = Some(entry_trampoline);
-                    (*raw).handler = Some(exit_trampoline);
+                Handler::Return { entry, exit } => {
+                    (*raw).entry_handler = Some(entry);
+                    (*raw).handler = Some(exit);
                     (*raw).data_size = core::mem::size_of::<ProbeData>();
                     // 0 lets the core choose: max(10, 2 * number of CPUs).
                     (*raw).maxactive = 0;
@@ -314,20 +387,23 @@ impl PinnedDrop for Probe {
     }
 }
 
+/// The body of [`entry_handler!`]'s trampolines: counts the hit and calls
+/// `f`, inlined so that the call is direct.
+///
 /// # Safety
 ///
-/// Called by the kprobe core with a `kp` registered by [`Probe::arm`] and the
-/// registers of the probed function.
-unsafe extern "C" fn pre_trampoline(
+/// `kp` must be a kprobe registered by [`Probe::arm`] and `regs` the
+/// registers of the probed function, as the kprobe core passes them.
+#[inline(always)]
+pub(crate) unsafe fn pre_trampoline(
     kp: *mut bindings::kprobe,
     regs: *mut bindings::pt_regs,
+    f: impl Fn(&Regs),
 ) -> ffi::c_int {
-    // SAFETY: Only `Probe::arm` registers kprobes with this handler.
+    // SAFETY: Only `Probe::arm` registers kprobes, per the safety contract.
     let probe = unsafe { Probe::from_kprobe(kp) };
     probe.hits.fetch_add(1, Ordering::Relaxed);
-    if let Handler::Entry(f) = probe.handler {
-        f(&Regs(regs));
-    }
+    f(&Regs(regs));
     // 0: let the probed instruction run as usual.
     0
 }
@@ -338,6 +414,7 @@ unsafe extern "C" fn pre_trampoline(
 ///
 /// `ri` must be an instance of a kretprobe registered by [`Probe::arm`],
 /// passed to one of its handlers, which are still running.
+#[inline(always)]
 unsafe fn instance<'a>(ri: *mut bindings::kretprobe_instance) -> (&'a Probe, *mut ProbeData) {
     // SAFETY: Per the safety contract, `ri` belongs to a kretprobe embedded in
     // a `Probe`, whose `kp` is its first member.  Its data area is
@@ -350,44 +427,52 @@ unsafe fn instance<'a>(ri: *mut bindings::kretprobe_instance) -> (&'a Probe, *mu
     }
 }
 
+/// The body of [`return_handler!`]'s entry trampolines: counts the hit,
+/// clears the instance's data and calls `f`, inlined so that the call is
+/// direct.
+///
 /// # Safety
 ///
-/// Called by the kprobe core with an instance of a kretprobe registered by
-/// [`Probe::arm`] and the registers at function entry.
-unsafe extern "C" fn entry_trampoline(
+/// `ri` must be an instance of a kretprobe registered by [`Probe::arm`] and
+/// `regs` the registers at function entry, as the kprobe core passes them.
+#[inline(always)]
+pub(crate) unsafe fn entry_trampoline(
     ri: *mut bindings::kretprobe_instance,
     regs: *mut bindings::pt_regs,
+    f: impl Fn(&Regs, &mut ProbeData) -> bool,
 ) -> ffi::c_int {
     // SAFETY: Per this function's safety contract.
     let (probe, data) = unsafe { instance(ri) };
     probe.hits.fetch_add(1, Ordering::Relaxed);
-    if let Handler::Return { entry, .. } = probe.handler {
-        // SAFETY: The instance's data area is ours until the exit handler
-        // ran; nobody else accesses it.
-        let data = unsafe { &mut *data };
-        *data = [0; 6];
-        if entry(&Regs(regs), data) {
-            return 0;
-        }
+    // SAFETY: The instance's data area is ours until the exit handler ran;
+    // nobody else accesses it.
+    let data = unsafe { &mut *data };
+    *data = [0; 6];
+    if f(&Regs(regs), data) {
+        return 0;
     }
     // Non-zero: do not arm the return handler for this call.
     1
 }
 
+/// The body of [`return_handler!`]'s return trampolines: calls `f`, inlined
+/// so that the call is direct.
+///
 /// # Safety
 ///
-/// Called by the kprobe core with an instance of a kretprobe registered by
-/// [`Probe::arm`] and the registers at function return.
-unsafe extern "C" fn exit_trampoline(
+/// `ri` must be an instance of a kretprobe registered by [`Probe::arm`],
+/// whose entry trampoline returned 0, and `regs` the registers at function
+/// return, as the kprobe core passes them.
+#[inline(always)]
+pub(crate) unsafe fn exit_trampoline(
     ri: *mut bindings::kretprobe_instance,
     regs: *mut bindings::pt_regs,
+    f: impl Fn(&Regs, &ProbeData),
 ) -> ffi::c_int {
     // SAFETY: Per this function's safety contract.
-    let (probe, data) = unsafe { instance(ri) };
-    if let Handler::Return { exit, .. } = probe.handler {
-        // SAFETY: The entry handler filled the data area for this instance.
-        exit(&Regs(regs), unsafe { &*data });
-    }
+    let (_, data) = unsafe { instance(ri) };
+    // SAFETY: The entry handler filled the data area for this instance.
+    f(&Regs(regs), unsafe { &*data });
     0
 }
 

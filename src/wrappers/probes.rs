@@ -13,7 +13,7 @@ use crate::wrappers::{
     compat::{self, CStrDisplay},
     debugfs::{seq_print, SeqFile, Show},
     error::Unavailable,
-    kprobe::{Handler, Probe, Regs},
+    kprobe::{entry_handler, Handler, Probe, Regs},
     tracepoint::TracepointProbe,
 };
 use kernel::{prelude::*, str::CString};
@@ -83,7 +83,7 @@ impl ProbeSet {
                 // The parser checked the name is ASCII.
                 let name = core::str::from_utf8(name).map_err(|_| EINVAL)?;
                 let name = CString::try_from_fmt(format_args!("{}", name))?;
-                let handler = Handler::Entry(count_only);
+                let handler = entry_handler!(count_only);
                 probes.push(
                     KBox::pin_init(Probe::new(name, ROLE_EXTRA, None, handler), GFP_KERNEL)?,
                     GFP_KERNEL,
