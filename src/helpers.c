@@ -107,8 +107,16 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 #endif
 }
 
-int rl_current_pid(void)
+int rl_current_task(char *comm)
 {
+	/*
+	 * A raw copy, as __get_task_comm() would make without its string
+	 * handling: the name may change under us (prctl), and the reader
+	 * stops at the first NUL and cleans the bytes when it prints them.
+	 * One call for both, since every evidence takes both.
+	 */
+	BUILD_BUG_ON(sizeof(current->comm) != TASK_COMM_LEN);
+	memcpy(comm, current->comm, TASK_COMM_LEN);
 	return task_pid_nr(current);
 }
 
@@ -141,21 +149,6 @@ bool rl_in_mount_syscall(void)
 	if (in_compat_syscall())
 		return false;
 	return syscall_get_nr(current, task_pt_regs(current)) == __NR_mount;
-}
-
-void rl_current_comm(char *buf, size_t len)
-{
-	/*
-	 * A raw copy, as __get_task_comm() would make without its string
-	 * handling: the name may change under us (prctl), and the reader
-	 * stops at the first NUL and cleans the bytes when it prints them.
-	 */
-	BUILD_BUG_ON(sizeof(current->comm) != TASK_COMM_LEN);
-	/* A constant size, so the compiler copies two words inline. */
-	if (len >= TASK_COMM_LEN)
-		memcpy(buf, current->comm, TASK_COMM_LEN);
-	else
-		memcpy(buf, current->comm, len);
 }
 
 u64 rl_ktime_get_ns(void)

@@ -49,10 +49,10 @@ unsigned int rl_stack_trace_save_regs(struct pt_regs *regs, unsigned long *store
 				      unsigned int size);
 
 /*
- * The current task's pid, and its name copied raw (up to len bytes of
- * task->comm, without the task lock; not NUL-terminated at 16 bytes).
+ * The current task's pid; its name is copied raw to comm (TASK_COMM_LEN
+ * bytes of task->comm, without the task lock; not NUL-terminated).
  */
-int rl_current_pid(void);
+int rl_current_task(char *comm);
 /*
  * The free part of a seq_file's buffer at its count (*at), if at least
  * need bytes are free, for a line built in place; NULL otherwise.
@@ -62,7 +62,6 @@ char *rl_seq_room(struct seq_file *m, size_t need, size_t *at);
 bool rl_seq_commit(struct seq_file *m, size_t at, size_t n);
 /* Whether the current task is in mount(2) (native, not compat). */
 bool rl_in_mount_syscall(void);
-void rl_current_comm(char *buf, size_t len);
 
 /*
  * Nanoseconds since boot: ktime_get_mono_fast_ns(), the monotonic clock's

@@ -136,14 +136,17 @@ pub(crate) struct Comm([u8; 16]);
 impl Comm {
     /// No name.
     pub(crate) const EMPTY: Self = Self([0; 16]);
+}
 
-    /// The current task's name.
-    pub(crate) fn current() -> Self {
-        let mut c = Self::EMPTY;
-        // SAFETY: `c.0` has room for 16 bytes, the size of `task->comm`.
-        unsafe { bindings::rl_current_comm(c.0.as_mut_ptr().cast(), c.0.len()) };
-        c
-    }
+/// The current task's pid and name, by one call to C.  The pid is read in
+/// C, not by the crate's `Task::pid()`: on the 6.12 debug kernel that read
+/// 0 in probe handlers (t07 saw `pid=0 comm=mount`), while
+/// `task_pid_nr(current)` reads the right pid.
+pub(crate) fn current_task() -> (i32, Comm) {
+    let mut c = Comm::EMPTY;
+    // SAFETY: `c.0` has room for 16 bytes, the size of `task->comm`.
+    let pid = unsafe { bindings::rl_current_task(c.0.as_mut_ptr().cast()) };
+    (pid, c)
 }
 
 impl core::fmt::Display for Comm {
@@ -284,16 +287,13 @@ impl Evidence {
     pub(crate) fn capture_shallow(caller: usize) -> Self {
         let mut stack = [0usize; STACK_DEPTH];
         stack[0] = caller;
+        let (pid, comm) = current_task();
         Self {
             time: now_ns(),
             caller,
             stack,
-            // In C, not the crate's `Task::pid()`: on the 6.12 debug kernel
-            // that read 0 in these handlers (t07 saw `pid=0 comm=mount`),
-            // while `task_pid_nr(current)` reads the right pid.
-            // SAFETY: Reading the current task's pid is always allowed.
-            pid: unsafe { bindings::rl_current_pid() },
-            comm: Comm::current(),
+            pid,
+            comm,
             in_mount: false,
         }
     }
