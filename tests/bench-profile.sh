@@ -42,8 +42,9 @@ window() {
 declare -A PROF_OPS=([mount_tmpfs]=2000 [mount_ext4]=100 [mount_xfs]=60 [mount_btrfs]=40
 	[bdev_openclose]=20000 [module_getput]=20000 [zfs_churn]=4)
 np_args=$(nullprobe_args)
-# The peer too, where bpftrace runs: what it adds is the window's total
-# over none's, since its programs are not functions kallsyms names.
+# The peer too, where bpftrace runs: kallsyms names its BPF programs while
+# they are loaded (module [bpf]), so scripts/profile.py counts its functions
+# as well as its window's total.
 peer_setup
 echo "profile: peer: ${peer:-not run}: $peer_why"
 mark
