@@ -163,6 +163,8 @@ echo grace_ms=1000 >"$RL_DBG/control"
 t_ok "after it, the open is flagged as leaked" \
 	wait_for 8 grep -q "^bdev_open_leak dev=$l3dev name=$(basename "$loop3") exclusive=yes holder=superblock sb=.* holder_shut_down_ms=" "$RL_DBG/leaks"
 grep -A8 "^bdev_open_leak dev=$l3dev " "$RL_DBG/leaks" | sed 's/^/# /'
+t_ok "its superblock, gone, is named without a generation" \
+	grep -qE "^bdev_open_leak dev=$l3dev .* sb=[0-9a-f]+ holder_shut_down_ms=" "$RL_DBG/leaks"
 t_ok "with the mount that opened it, and where" \
 	bash -c "grep -A1 '^bdev_open_leak dev=$l3dev ' $RL_DBG/leaks | grep -q '^  open t=.* comm=mount caller=bdev_file_open_by_dev'"
 t_ok "and the stack through get_tree_bdev" \

@@ -26,15 +26,19 @@ fn holder_state(o: &Open) -> Option<(bool, u64)> {
     }
 }
 
-fn show_holder(l: &Ledger, m: &SeqFile, h: Holder) {
+/// Prints an open's holder; `live` if it has not shut down.
+fn show_holder(l: &Ledger, m: &SeqFile, h: Holder, live: bool) {
     match h {
         Holder::None => seq_print!(m, "exclusive=no"),
         Holder::Superblock(sb) => {
             seq_print!(m, "exclusive=yes holder=superblock sb=");
             m.hashed(sb);
-            // The holder is live (it holds the device), so the record at
-            // its address now is its own.
-            seq_print!(m, ".{}", l.inner.lock().sbs.gen(sb));
+            // A live holder holds the device, so the record at its address
+            // is its own.  One that shut down may be freed, and its address
+            // taken by another superblock: its generation is not known.
+            if live {
+                seq_print!(m, ".{}", l.inner.lock().sbs.gen(sb));
+            }
         }
         Holder::Symbol(a) => {
             seq_print!(m, "exclusive=yes holder=");
@@ -110,7 +114,7 @@ impl Show for BdevsFile {
             );
             if d.before > 0 {
                 seq_print!(m, "  open before_load={} ", d.before);
-                show_holder(l, m, d.before_holder);
+                show_holder(l, m, d.before_holder, true);
                 seq_print!(m, "\n");
             }
             for j in 0..MAX_OPENS {
@@ -120,7 +124,7 @@ impl Show for BdevsFile {
                     continue;
                 }
                 seq_print!(m, "  open t={} ", Secs(o.ev.time));
-                show_holder(l, m, o.holder);
+                show_holder(l, m, o.holder, o.holder_down == 0);
                 if let Some((state, age)) = close_state(shut, now, grace) {
                     seq_print!(m, " state={} age_ms={}", state, age / 1_000_000);
                 }
@@ -161,7 +165,7 @@ pub(crate) fn show_leaks(m: &SeqFile) {
                 DevT(o.dev),
                 d.as_ref().map_or("-", |d| d.name.as_str())
             );
-            show_holder(l, m, o.holder);
+            show_holder(l, m, o.holder, o.holder_down == 0);
             seq_print!(
                 m,
                 " holder_shut_down_ms={}\n  open t={} ",
@@ -192,7 +196,7 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
             d.name.as_str(),
             Secs(o.ev.time)
         );
-        show_holder(l, m, o.holder);
+        show_holder(l, m, o.holder, o.holder_down == 0);
         seq_print!(m, " pid={} comm={}\n", o.ev.pid, o.ev.comm);
         o.ev.show_stack(m, "    ");
     }
@@ -208,7 +212,7 @@ pub(crate) fn show_holders_of(m: &SeqFile, name: &[u8]) {
             d.name.as_str(),
             d.before
         );
-        show_holder(l, m, d.before_holder);
+        show_holder(l, m, d.before_holder, true);
         seq_print!(m, "\n");
     }
     superblocks_file::show_holders_of(l, m, name);
