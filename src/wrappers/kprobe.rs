@@ -33,7 +33,9 @@ pub(crate) type RetHandler =
 /// and [`return_handler!`], each a trampoline of its own that calls one Rust
 /// function directly.  (A trampoline shared by every probe would find the
 /// function in the `Probe` and call it indirectly, through a retpoline on
-/// most kernels, on every hit of paths as hot as open(2).)
+/// most kernels, on every hit of paths as hot as open(2).)  Nothing else
+/// may make one: the trampolines take the `kprobe` they are given for one
+/// embedded in a [`Probe`].
 #[derive(Clone, Copy)]
 pub(crate) enum Handler {
     /// A kprobe: the function runs before the probed function's first
