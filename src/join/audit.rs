@@ -19,7 +19,7 @@ use crate::{
         bdevs,
         events::Kind,
         modules,
-        superblocks::{self, evaluate, flag, Record, Snapshot, State, Transition},
+        superblocks::{self, flag, Record, Snapshot, State, Transition},
     },
     wrappers::{
         bindings,
@@ -77,10 +77,45 @@ fn seed(l: &Ledger, clear: bool) {
 /// Called by the workqueue for the ledger's `work`.
 pub(crate) unsafe extern "C" fn audit_work(_work: *mut bindings::work_struct) {
     let Some(l) = ledger::get() else { return };
-    audit(l);
+    if walk_due(l) {
+        audit(l);
+    } else {
+        // The handlers' clock still takes a new anchor every period.
+        clock::sync();
+    }
     if l.audit_running() {
         l.queue_audit();
     }
+}
+
+/// Periods in a row the periodic audit may leave out its walk.  Every
+/// tenth walks anyway: to find superblocks that no probe saw made (an
+/// `fsopen(2)` context never mounted, a mount that failed after its
+/// filesystem took a reference) and to retire the records of superblocks
+/// freed since.
+const MAX_SKIPPED: u32 = 9;
+
+/// Records of superblocks shut down, waiting for a walk to find them gone,
+/// beyond which the periodic audit walks at once: under mount churn, so
+/// that they never fill the table.
+const SHUT_DOWN_BACKLOG: usize = 256;
+
+/// Whether this period's audit walks the superblocks.  Probes see every
+/// mount, release and shutdown, so a walk can only find something new when
+/// a record is in a state that time or an unprobed change moves on
+/// ([`State::awaits_audit`]), when a handler gave up on the lock (and so
+/// left a record behind), when a refused `zpool export` waits to be marked,
+/// or after [`MAX_SKIPPED`] periods.  Walking every superblock every second
+/// regardless was nearly all refledger added to a ZFS operation of a few
+/// seconds.
+fn walk_due(l: &Ledger) -> bool {
+    if l.walks.skipped.fetch_add(1, Ordering::Relaxed) >= MAX_SKIPPED
+        || l.inner.contended() != l.walks.contended.load(Ordering::Relaxed)
+    {
+        return true;
+    }
+    let inner = l.inner.lock();
+    inner.sbs.walk_due(SHUT_DOWN_BACKLOG) || inner.zfs.export_busy_pending()
 }
 
 /// What [`audit_one`] needs during a walk.
@@ -90,6 +125,8 @@ struct AuditWalk<'a> {
     /// Superblocks found by the first audit after load or reset predate the
     /// ledger: they are listed, not announced.
     quiet: bool,
+    /// This walk's number ([`superblocks::Table::start_walk`]).
+    walk: u32,
     /// The ledger's lock, held across up to [`AUDIT_BATCH`] superblocks of
     /// one type ([`audit_type_done`] drops it, before `sb_lock` is dropped).
     guard: Option<Guard<'a, Inner>>,
@@ -129,12 +166,13 @@ unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void)
     let snap = unsafe { Snapshot::read(sb as usize) };
     let born = state & bindings::RL_SB_BORN != 0;
     let umount_locked = state & bindings::RL_SB_UMOUNT_LOCKED != 0;
+    let walk = w.walk;
     let update = |inner: &mut Inner, i: usize, _now: u64| {
         let r = &mut inner.sbs.recs[i];
         r.apply(&snap);
         r.born = born;
         r.umount_locked = umount_locked;
-        r.seen = true;
+        r.seen = walk;
     };
     // The lock is taken once per batch: once per superblock, it was a
     // tenth of a read of 10,000 superblocks.
@@ -185,21 +223,24 @@ pub(crate) fn audit(l: &Ledger) {
 /// for the types walked is `types`.
 pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
     let start_ns = now_ns();
-    let export = l.inner.lock().zfs.take_export_busy();
+    // What calls for the next walk from now on: what the handlers do
+    // meanwhile, and what this audit leaves for the next.
+    l.walks.skipped.store(0, Ordering::Relaxed);
+    l.walks
+        .contended
+        .store(l.inner.contended(), Ordering::Relaxed);
+    let (export, walk_no) = {
+        let mut inner = l.inner.lock();
+        (inner.zfs.take_export_busy(), inner.sbs.start_walk())
+    };
     if let Some((time, ev)) = export {
         mark_all_busy(l, b"zfs", time, &ev, Kind::ExportBusy);
-    }
-    let n = l.sb_slots();
-    for start in (0..n).step_by(AUDIT_BATCH * 8) {
-        let mut inner = l.inner.lock();
-        for r in inner.sbs.recs[start..(start + AUDIT_BATCH * 8).min(n)].iter_mut() {
-            r.seen = false;
-        }
     }
     let mut walk = AuditWalk {
         l,
         now: start_ns,
         quiet: l.seeding.load(Ordering::Relaxed),
+        walk: walk_no,
         guard: None,
         batch: 0,
     };
@@ -251,9 +292,10 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
                     no_hid[nno_hid] = (i, r.sb);
                     nno_hid += 1;
                 }
-                if r.seen {
-                    let r = &mut inner.sbs.recs[i];
-                    match evaluate(r, now, grace) {
+                if r.seen == walk_no {
+                    let t = inner.sbs.evaluate(i, now, grace);
+                    let r = &inner.sbs.recs[i];
+                    match t {
                         Some(Transition::Suspect) => {
                             suspects[nsuspects] = (i, r.sb, r.gen);
                             nsuspects += 1;
@@ -276,7 +318,8 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
                         inner.sbs.retire(i, now);
                         inner.events.push(e);
                     } else {
-                        inner.sbs.recs[i].set_state(State::Dying, now);
+                        inner.sbs.set_state(i, State::Dying, now);
+                        inner.sbs.unsettle();
                     }
                 }
             }
@@ -303,7 +346,7 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
                 continue;
             }
             if explained {
-                r.set_state(State::Held, now);
+                inner.sbs.set_state(i, State::Held, now);
             } else {
                 let t = flag(r, now);
                 note_transition(r, t, now, &mut inner.events);

@@ -105,10 +105,8 @@ pub(crate) struct Ledger {
     /// types walked.
     #[pin]
     pub(crate) audit_lock: Mutex<KVVec<usize>>,
-    /// When the last audit started (ns since boot), 0 before the first.
-    last_audit: AtomicU64,
-    /// Filesystem types the last audit walked.
-    audit_types: AtomicU32,
+    /// What the audits keep of their walks.
+    pub(crate) walks: Walks,
     /// Why audits cannot walk the superblocks, if they cannot.
     walk_error: Option<Unavailable>,
     #[pin]
@@ -119,6 +117,20 @@ pub(crate) struct Ledger {
     /// Where the walk of filesystem types starts: sysfs, the first type
     /// registered at boot (by `mnt_init`), built in and never unregistered.
     first_fs_type: *mut bindings::file_system_type,
+}
+
+/// What the audits keep of their walks of the superblocks.
+#[derive(Default)]
+pub(crate) struct Walks {
+    /// When the last walk started (ns since boot), 0 before the first.
+    last: AtomicU64,
+    /// Filesystem types the last walk went through.
+    types: AtomicU32,
+    /// Periodic audits since the last walk (see `audit::walk_due`).
+    pub(crate) skipped: AtomicU32,
+    /// `inner`'s count of handlers that gave up on the lock, when the last
+    /// walk started.
+    pub(crate) contended: AtomicU64,
 }
 
 static LEDGER: AtomicPtr<Ledger> = AtomicPtr::new(core::ptr::null_mut());
@@ -173,8 +185,7 @@ impl Ledger {
             running: AtomicBool::new(false),
             seeding: AtomicBool::new(false),
             audit_lock <- new_mutex!(types, "refledger:audit"),
-            last_audit: AtomicU64::new(0),
-            audit_types: AtomicU32::new(0),
+            walks: Walks::default(),
             walk_error,
             filter <- new_mutex!(([[0; MODNAME]; modules::MAX_FILTER], 0), "refledger:filter"),
             // SAFETY: A zeroed notifier_block is valid; the callback is set
@@ -228,16 +239,16 @@ impl Ledger {
 
     /// Notes an audit that started at `start` and walked `types` types.
     pub(crate) fn note_audit(&self, start: u64, types: u32) {
-        self.last_audit.store(start, Ordering::Relaxed);
-        self.audit_types.store(types, Ordering::Relaxed);
+        self.walks.last.store(start, Ordering::Relaxed);
+        self.walks.types.store(types, Ordering::Relaxed);
     }
 
     /// When the last audit started, the types it walked, and why audits
     /// cannot walk superblocks, if they cannot.
     pub(crate) fn audit_info(&self) -> (u64, u32, Option<Unavailable>) {
         (
-            self.last_audit.load(Ordering::Relaxed),
-            self.audit_types.load(Ordering::Relaxed),
+            self.walks.last.load(Ordering::Relaxed),
+            self.walks.types.load(Ordering::Relaxed),
             self.walk_error,
         )
     }

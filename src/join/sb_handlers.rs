@@ -18,10 +18,7 @@ use crate::{
         captures,
         ledger::{self, note_transition, with_record, Inner, Ledger},
     },
-    tables::{
-        events::Kind,
-        superblocks::{evaluate, Snapshot, State},
-    },
+    tables::{events::Kind, superblocks::Snapshot},
     wrappers::{
         bindings,
         evidence::{in_mount_syscall, is_err_or_null, Evidence, SiteClass},
@@ -214,8 +211,8 @@ fn acquired(l: &Ledger, sb: usize, kind: Kind, ev: Evidence) {
         r.apply(&snap);
         r.acquires.push(id);
         r.n_acquires += 1;
-        let t = evaluate(r, now, grace);
-        let e = r.event(kind, now, Some(&ev), snap.s_active);
+        let t = inner.sbs.evaluate(i, now, grace);
+        let e = inner.sbs.recs[i].event(kind, now, Some(&ev), snap.s_active);
         inner.events.push(e);
         if let Some(t) = t {
             note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
@@ -340,8 +337,8 @@ fn on_deactivate_super(regs: &Regs) {
         r.s_active = snap.s_active - 1;
         r.releases.push(id);
         r.n_releases += 1;
-        let t = evaluate(r, now, grace);
-        let e = r.event(Kind::Release, now, Some(&ev), snap.s_active);
+        let t = inner.sbs.evaluate(i, now, grace);
+        let e = inner.sbs.recs[i].event(Kind::Release, now, Some(&ev), snap.s_active);
         inner.events.push(e);
         if let Some(t) = t {
             note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
@@ -403,10 +400,8 @@ fn on_generic_shutdown_super(regs: &Regs) {
         return;
     };
     let Some(i) = inner.sbs.find(sb) else { return };
+    inner.sbs.shut_down(i, now);
     let r = &mut inner.sbs.recs[i];
-    r.shutdown = now;
-    r.s_active = 0;
-    r.set_state(State::ShutDown, now);
     let resolved = r.flagged != 0 && !r.resolved;
     if resolved {
         r.resolved = true;

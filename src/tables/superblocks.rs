@@ -87,6 +87,19 @@ pub(crate) enum State {
 }
 
 impl State {
+    /// Whether a record in this state can move on with no probe firing, so
+    /// that only an audit's walk sees it do so: a grace period running out
+    /// (`Detached`), a holder going away (`Held`), a filesystem done filling
+    /// in a superblock (`Mounting`), or a thaw that leaves references
+    /// without mounts (`Frozen`).  Every other state is left by a call that
+    /// a probe sees: a mount, a release, a shutdown.
+    pub(crate) fn awaits_audit(self) -> bool {
+        matches!(
+            self,
+            State::Mounting | State::Frozen | State::Detached | State::Held
+        )
+    }
+
     pub(crate) fn name(self) -> &'static str {
         match self {
             State::Live => "live",
@@ -330,7 +343,8 @@ pub(crate) struct Record {
     /// When an unmount or export was last refused while it existed, or 0.
     pub(crate) busy_at: u64,
     pub(crate) busy_count: u32,
-    pub(crate) seen: bool,
+    /// The last walk that listed it ([`Table::start_walk`]), 0 for none.
+    pub(crate) seen: u32,
     /// `SB_BORN` set: filled in by its filesystem.  Records made by probes
     /// are of born superblocks; the audit may list one that is not.
     pub(crate) born: bool,
@@ -547,6 +561,15 @@ pub(crate) struct Table {
     hwm: usize,
     /// Superblocks not tracked because the table was full of live ones.
     pub(crate) dropped: u64,
+    /// Set when a record enters a state that only a walk sees it leave
+    /// ([`State::awaits_audit`]), or is left for the next walk to retire;
+    /// cleared when a walk starts.
+    unsettled: bool,
+    /// Records shut down since the last walk started: each stays until a
+    /// walk finds its superblock gone.
+    shut_down: usize,
+    /// The walks started, counted from 1 (wrapping past 0).
+    walk: u32,
 }
 
 pub(crate) fn hash(sb: usize) -> usize {
@@ -574,6 +597,9 @@ impl Table {
             last_gen: 0,
             hwm: 0,
             dropped: 0,
+            unsettled: false,
+            shut_down: 0,
+            walk: 0,
         })
     }
 
@@ -594,6 +620,58 @@ impl Table {
         self.next_site = 0;
         self.hwm = 0;
         self.dropped = 0;
+        self.unsettled = false;
+        self.shut_down = 0;
+    }
+
+    /// Starts a walk: returns its number, which [`Record::seen`] takes for
+    /// each record the walk lists, and forgets what called for it.
+    pub(crate) fn start_walk(&mut self) -> u32 {
+        self.unsettled = false;
+        self.shut_down = 0;
+        self.walk = self.walk.wrapping_add(1).max(1);
+        self.walk
+    }
+
+    /// Whether a walk may find anything that probes have not told: a
+    /// record in a state only a walk sees it leave, or more than
+    /// `backlog` records of superblocks shut down and not yet found gone.
+    pub(crate) fn walk_due(&self, backlog: usize) -> bool {
+        self.unsettled || self.shut_down > backlog
+    }
+
+    /// Has the next walk come back to the records, as for a record whose
+    /// superblock is missing from the list and is retired if it is still
+    /// missing then.
+    pub(crate) fn unsettle(&mut self) {
+        self.unsettled = true;
+    }
+
+    /// [`evaluate`] for record `i`, noting a state that only a walk sees
+    /// the record leave.
+    pub(crate) fn evaluate(&mut self, i: usize, now: u64, grace: u64) -> Option<Transition> {
+        let r = &mut self.recs[i];
+        let t = evaluate(r, now, grace);
+        self.unsettled |= r.state.awaits_audit();
+        t
+    }
+
+    /// Moves record `i` to `s`, noting a state that only a walk sees it
+    /// leave.
+    pub(crate) fn set_state(&mut self, i: usize, s: State, now: u64) {
+        self.recs[i].set_state(s, now);
+        self.unsettled |= s.awaits_audit();
+    }
+
+    /// Record `i`'s superblock is being shut down (`generic_shutdown_super`
+    /// ran): its `s_active` is 0, and it is retired once a walk finds it
+    /// gone.
+    pub(crate) fn shut_down(&mut self, i: usize, now: u64) {
+        let r = &mut self.recs[i];
+        r.shutdown = now;
+        r.s_active = 0;
+        r.set_state(State::ShutDown, now);
+        self.shut_down += 1;
     }
 
     /// Superblocks tracked now.

@@ -100,12 +100,17 @@ impl Table {
         })
     }
 
-    /// Forgets everything.
+    /// Whether a refused export waits to be applied.
+    pub(crate) fn export_busy_pending(&self) -> bool {
+        self.export_busy.is_some()
+    }
+
     /// Takes the refused export not yet applied, if any.
     pub(crate) fn take_export_busy(&mut self) -> Option<(u64, Evidence)> {
         self.export_busy.take()
     }
 
+    /// Forgets everything.
     pub(crate) fn clear(&mut self) {
         self.nrecent = 0;
         self.nflagged = 0;
