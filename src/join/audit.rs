@@ -3,8 +3,9 @@
 //! The audit: reconciles the superblock table with the kernel's own list.
 //!
 //! Most `s_active` changes are invisible to probes, so the ledger's states
-//! are decided here, periodically (`audit_ms`) and at the start of every
-//! read of `superblocks` and `leaks`: each superblock's real `s_active` and
+//! are decided here, at the start of every read of `superblocks` and
+//! `leaks` and, when something may have moved on unseen (see [`walk_due`]),
+//! periodically (`audit_ms`): each superblock's real `s_active` and
 //! `s_mounts` are read under `sb_lock` (`rl_walk_supers`), the table is
 //! updated, and a superblock past its grace period with no mounts is judged
 //! by a holder walk ([`holders::explained`]) before it is flagged.  The
@@ -31,7 +32,7 @@ use crate::{
 use core::{ffi::c_void, sync::atomic::Ordering};
 use kernel::prelude::*;
 
-/// Starts the audits: lists what exists now ([`seed`]), then runs every
+/// Starts the audits: lists what exists now ([`seed`]), then looks every
 /// `audit_ms`.  The module notifier is registered first, so a module that
 /// loads meanwhile is not missed.
 pub(crate) fn start(l: &Ledger) {

@@ -16,8 +16,8 @@
 //! How far it strays from the monotonic clock: the difference between
 //! `tsc_khz` and the rate the monotonic clock runs at (its calibration
 //! error, and NTP's correction: typically a few parts per million, at most
-//! about 500) over the time since the anchor.  Every audit ends by taking
-//! a new anchor, so that is under a millisecond at the default `audit_ms`
+//! about 500) over the time since the anchor.  Every audit period ends by
+//! taking a new anchor (one that leaves out its walk takes just that), so that is under a millisecond at the default `audit_ms`
 //! (1 s) and tens of milliseconds at the longest (60 s).  Times step by as
 //! much at each new anchor, forwards or back, so two of them taken a moment
 //! apart on either side of it may come out of order; the audit takes its
@@ -122,7 +122,8 @@ pub(crate) fn now_ns() -> u64 {
 }
 
 /// Takes a new anchor, or drops it if the TSC cannot be used (any more):
-/// at load, before any handler runs, and at the end of every audit.
+/// at load, before any handler runs, and at the end of every audit and
+/// every audit period.
 /// Process context.
 /// A call while another is writing does nothing: that one is taking a new
 /// anchor already.
