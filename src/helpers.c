@@ -254,19 +254,21 @@ static struct file_system_type *rl_fs_type_after(struct file_system_type *t)
 }
 
 static spinlock_t *rl_sb_lock;
+static struct list_head *rl_super_blocks;
 
-int rl_find_sb_lock(void)
+/* The address of the static data symbol `sym`, or a negative errno. */
+static long rl_find_data(const char *sym, unsigned long *out)
 {
-	struct kprobe kp = { .symbol_name = "sb_lock" };
+	struct kprobe kp = { .symbol_name = sym };
 	char name[KSYM_NAME_LEN];
 	unsigned long addr;
 	int err;
 
 	/*
 	 * register_kprobe() looks the name up and stores the address in
-	 * kp.addr before it checks that the address is kernel text; sb_lock
+	 * kp.addr before it checks that the address is kernel text; `sym`
 	 * is data, so the registration fails there and nothing is armed.  A
-	 * registration that succeeds found text, not the lock.
+	 * registration that succeeds found text, not the data.
 	 */
 	err = register_kprobe(&kp);
 	if (!err) {
@@ -277,9 +279,37 @@ int rl_find_sb_lock(void)
 	if (!addr || IS_ERR_VALUE(addr))
 		return -ENOENT;
 	sprint_symbol_no_offset(name, addr);
-	if (strcmp(name, "sb_lock") != 0)
+	if (strcmp(name, sym) != 0)
 		return -ENOENT;
+	*out = addr;
+	return 0;
+}
+
+int rl_find_sb_lock(void)
+{
+	unsigned long addr;
+	long err = rl_find_data("sb_lock", &addr);
+
+	if (err)
+		return err;
 	rl_sb_lock = (spinlock_t *)addr;
+	/* Optional: without it, rl_last_super() fails and audits walk. */
+	if (!rl_find_data("super_blocks", &addr))
+		rl_super_blocks = (struct list_head *)addr;
+	return 0;
+}
+
+int rl_last_super(unsigned long *sb)
+{
+	struct list_head *last;
+
+	if (!rl_sb_lock || !rl_super_blocks)
+		return -ENOENT;
+	spin_lock(rl_sb_lock);
+	last = rl_super_blocks->prev;
+	*sb = last == rl_super_blocks ? 0 :
+		(unsigned long)list_entry(last, struct super_block, s_list);
+	spin_unlock(rl_sb_lock);
 	return 0;
 }
 

@@ -135,6 +135,16 @@ void rl_report_leak(const char *fstype, const char *s_id, const void *sb,
  * unlinks a type and waits for a grace period before its module can go.
  */
 int rl_find_sb_lock(void);
+
+/*
+ * rl_last_super() stores in *sb the superblock listed last (0 if none):
+ * sget_fc() and sget() add each new superblock at the tail of the global
+ * super_blocks list, under sb_lock.  The value is a key, never to be
+ * dereferenced: the superblock may be freed once sb_lock is dropped.
+ * rl_find_sb_lock() looks super_blocks up too (static in fs/super.c, from
+ * kallsyms as sb_lock is); without it this returns -ENOENT.
+ */
+int rl_last_super(unsigned long *sb);
 void rl_walk_supers(struct file_system_type *first,
 		    void (*f)(struct super_block *sb, void *arg),
 		    void (*type_done)(void *arg), void *arg,

@@ -15,6 +15,7 @@ use crate::{
     join::{
         holders,
         ledger::{self, note_transition, with_record, Inner, Ledger},
+        notifier, sb_handlers,
     },
     tables::{
         bdevs,
@@ -101,22 +102,83 @@ const MAX_SKIPPED: u32 = 9;
 /// that they never fill the table.
 const SHUT_DOWN_BACKLOG: usize = 256;
 
+/// What a walk starts from, for the next periodic audit to tell whether
+/// anything happened unseen since: handlers that gave up on the lock (and
+/// so left a record behind), superblock probe hits the kprobe core could
+/// not deliver, and the superblock listed last.
+struct Marks {
+    contended: u64,
+    /// `None` while a superblock role has no probe armed.
+    missed: Option<u64>,
+    /// `None` when the list of superblocks cannot be read.
+    last_super: Option<usize>,
+}
+
+impl Marks {
+    fn now(l: &Ledger) -> Self {
+        let health = notifier::with_probes(|p| p.roles_health(&sb_handlers::SPECS));
+        let mut last = 0usize;
+        // SAFETY: `rl_last_super` only stores the address it read.
+        let found = unsafe { bindings::rl_last_super((&raw mut last).cast()) } == 0;
+        Marks {
+            contended: l.inner.contended(),
+            missed: health.and_then(|(armed, missed)| armed.then_some(missed)),
+            last_super: found.then_some(last),
+        }
+    }
+
+    /// Keeps these as what the next periodic audit compares with.
+    fn keep(&self, l: &Ledger) {
+        let w = &l.walks;
+        w.contended.store(self.contended, Ordering::Relaxed);
+        w.missed.store(self.missed.unwrap_or(0), Ordering::Relaxed);
+        w.last_super
+            .store(self.last_super.unwrap_or(0), Ordering::Relaxed);
+    }
+}
+
 /// Whether this period's audit walks the superblocks.  Probes see every
-/// mount, release and shutdown, so a walk can only find something new when
-/// a record is in a state that time or an unprobed change moves on
-/// ([`State::awaits_audit`]), when a handler gave up on the lock (and so
-/// left a record behind), when a refused `zpool export` waits to be marked,
-/// or after [`MAX_SKIPPED`] periods.  Walking every superblock every second
-/// regardless was nearly all refledger added to a ZFS operation of a few
-/// seconds.
+/// mount, release and shutdown, so a walk can find something new only
+/// when:
+/// - a record is in a state that time or an unprobed change moves on
+///   ([`State::awaits_audit`]);
+/// - a handler gave up on the lock, or a superblock probe missed a hit or
+///   is not armed: a record may have been left behind;
+/// - the superblock listed last is a new one no probe recorded: a mount
+///   stuck in its filesystem's `fill_super`, an `fsopen(2)` context;
+/// - a refused `zpool export` waits to be marked;
+/// - [`MAX_SKIPPED`] periods passed without a walk, for what the above
+///   cannot tell (more than one such superblock, records of superblocks
+///   freed since).
+///
+/// Walking every superblock every second regardless was nearly all
+/// refledger added to a ZFS operation of a few seconds.
 fn walk_due(l: &Ledger) -> bool {
-    if l.walks.skipped.fetch_add(1, Ordering::Relaxed) >= MAX_SKIPPED
-        || l.inner.contended() != l.walks.contended.load(Ordering::Relaxed)
+    let w = &l.walks;
+    if w.skipped.fetch_add(1, Ordering::Relaxed) >= MAX_SKIPPED {
+        return true;
+    }
+    let m = Marks::now(l);
+    if m.contended != w.contended.load(Ordering::Relaxed)
+        || m.missed != Some(w.missed.load(Ordering::Relaxed))
     {
         return true;
     }
+    let Some(last) = m.last_super else {
+        return true;
+    };
     let inner = l.inner.lock();
-    inner.sbs.walk_due(SHUT_DOWN_BACKLOG) || inner.zfs.export_busy_pending()
+    inner.sbs.walk_due(SHUT_DOWN_BACKLOG)
+        || inner.zfs.export_busy_pending()
+        || (last != 0
+            && last != w.last_super.load(Ordering::Relaxed)
+            && inner.sbs.find(last).is_none())
+}
+
+/// The probes are armed: the next periodic audit walks, for what happened
+/// between the walk that seeded the ledger and the arming.
+pub(crate) fn armed(l: &Ledger) {
+    l.inner.lock().sbs.unsettle();
 }
 
 /// What [`audit_one`] needs during a walk.
@@ -227,9 +289,7 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
     // What calls for the next walk from now on: what the handlers do
     // meanwhile, and what this audit leaves for the next.
     l.walks.skipped.store(0, Ordering::Relaxed);
-    l.walks
-        .contended
-        .store(l.inner.contended(), Ordering::Relaxed);
+    Marks::now(l).keep(l);
     let (export, walk_no) = {
         let mut inner = l.inner.lock();
         (inner.zfs.take_export_busy(), inner.sbs.start_walk())

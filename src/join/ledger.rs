@@ -14,7 +14,7 @@ use crate::{
     tables::{bdevs, events, modules, superblocks, zfs},
     wrappers::{bindings, error::Unavailable, sync::HandlerLock},
 };
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use kernel::{c_str, new_mutex, prelude::*, sync::Mutex, types::Opaque};
 
 /// Default grace period before a superblock with no mounts is flagged.
@@ -131,6 +131,10 @@ pub(crate) struct Walks {
     /// `inner`'s count of handlers that gave up on the lock, when the last
     /// walk started.
     pub(crate) contended: AtomicU64,
+    /// The superblock probes' missed hits, when the last walk started.
+    pub(crate) missed: AtomicU64,
+    /// The superblock listed last, when the last walk started.
+    pub(crate) last_super: AtomicUsize,
 }
 
 static LEDGER: AtomicPtr<Ledger> = AtomicPtr::new(core::ptr::null_mut());

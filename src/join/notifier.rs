@@ -34,6 +34,15 @@ pub(crate) fn publish_probes(p: Option<&ProbeSet>) {
     );
 }
 
+/// Runs `f` on the published probe set, if there is one.  Only for the
+/// periodic audit, which is stopped before the set is withdrawn.
+pub(crate) fn with_probes<R>(f: impl FnOnce(&ProbeSet) -> R) -> Option<R> {
+    let probes = PROBES.load(Ordering::Acquire);
+    // SAFETY: A published set outlives its publication (see
+    // `publish_probes`), and the audit stops before it is withdrawn.
+    unsafe { probes.as_ref() }.map(f)
+}
+
 /// # Safety
 ///
 /// Called by the module notifier chain with a module's state change.

@@ -112,6 +112,22 @@ impl ProbeSet {
         Ok(all)
     }
 
+    /// For the roles of `specs`: whether each has a probe armed, and the
+    /// hits the kprobe core could not deliver to their probes.
+    pub(crate) fn roles_health(&self, specs: &[Spec]) -> (bool, u64) {
+        let mut all_armed = true;
+        let mut missed = 0;
+        for s in specs {
+            let mut armed = false;
+            for p in self.probes.iter().filter(|p| p.role() == s.role) {
+                armed |= p.armed();
+                missed += p.missed();
+            }
+            all_armed &= armed;
+        }
+        (all_armed, missed)
+    }
+
     /// Arms, for each role, the first candidate that registers.  A role none
     /// of whose candidates registers stays unarmed; that is reported in the
     /// `probes` file and in one log line, and is not an error.
