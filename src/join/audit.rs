@@ -319,9 +319,10 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
             &mut ntypes,
         )
     };
-    let walked = &mut types[..(ntypes as usize).min(superblocks::MAX_TYPES)];
-    insertion_sort(walked);
-    let walked = &*walked;
+    // Searched, not sorted: only records the walk did not list look their
+    // type up, a few per walk, where an insertion sort of every type walked
+    // (sixty or so) costs each walk hundreds of swaps.
+    let walked = &types[..(ntypes as usize).min(superblocks::MAX_TYPES)];
     // With more types than remembered, a record's type may have been walked
     // without being remembered: then no record is taken for freed.
     let complete = ntypes as usize <= superblocks::MAX_TYPES;
@@ -365,8 +366,7 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
                         None => {}
                     }
                 } else if r.first_seen < start_ns
-                    && (r.state == State::ShutDown
-                        || (complete && walked.binary_search(&r.id.s_type).is_ok()))
+                    && (r.state == State::ShutDown || (complete && walked.contains(&r.id.s_type)))
                 {
                     // (A record made by a probe during the walk may simply
                     // not have been listed yet when its type was walked.)
@@ -446,19 +446,6 @@ fn fill_hid(l: &Ledger, i: usize, sb: usize) {
     // The slot may have been retired and reused meanwhile.
     if r.used && r.sb == sb {
         r.hid = hid;
-    }
-}
-
-/// Sorts a few hundred words.  Not `sort_unstable`: core's sort, as built
-/// by rustc 1.85, ends in a call objtool does not know cannot return, and
-/// the stock kernel's build warns about it.
-fn insertion_sort(v: &mut [usize]) {
-    for i in 1..v.len() {
-        let mut j = i;
-        while j > 0 && v[j - 1] > v[j] {
-            v.swap(j - 1, j);
-            j -= 1;
-        }
     }
 }
 
