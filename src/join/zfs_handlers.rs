@@ -82,15 +82,18 @@ fn hold_exit(regs: &Regs, data: &ProbeData) {
     // SAFETY: `name` is the dataset name the caller passed, a kernel string
     // valid during the call (the ioctl's `zc_name`, NUL-terminated).
     let dataset = unsafe { Name::from_c(data[0] as *const _) };
+    let flag = result == ZFS_EBUSY && kept > 0;
     let rec = HoldRecord {
         dataset,
         result: result as i32,
         kept,
         sb,
         sb_gen: 0,
-        ev: Evidence::capture_regs(regs, data[1]),
+        // Only a flagged hold's stack is ever shown (`leaks`); the `zfs`
+        // file shows the caller of the others.  Most ZFS ioctls take a
+        // hold, and a stack for each cost an unwind per ioctl.
+        ev: Evidence::capture_if(regs, data[1], flag),
     };
-    let flag = result == ZFS_EBUSY && kept > 0;
     let Some(mut guard) = l.inner.try_lock() else {
         return;
     };
