@@ -260,7 +260,8 @@ static struct list_head *rl_super_blocks;
 static long rl_find_data(const char *sym, unsigned long *out)
 {
 	struct kprobe kp = { .symbol_name = sym };
-	char name[KSYM_NAME_LEN];
+	char name[KSYM_SYMBOL_LEN];
+	char want[KSYM_NAME_LEN + 8];
 	unsigned long addr;
 	int err;
 
@@ -278,8 +279,10 @@ static long rl_find_data(const char *sym, unsigned long *out)
 	addr = (unsigned long)kp.addr;
 	if (!addr || IS_ERR_VALUE(addr))
 		return -ENOENT;
-	sprint_symbol_no_offset(name, addr);
-	if (strcmp(name, sym) != 0)
+	/* The symbol's own start: "sym+0x0/size", no other offset. */
+	sprint_symbol(name, addr);
+	snprintf(want, sizeof(want), "%s+0x0/", sym);
+	if (strncmp(name, want, strlen(want)) != 0)
 		return -ENOENT;
 	*out = addr;
 	return 0;

@@ -23,6 +23,7 @@ t_ok "a hold on a healthy dataset succeeds and releases" bash -c "echo 'hold tan
 t_ok "teardown marks the dataset unmounted" bash -c "echo 'teardown tank-18309' > $ctl"
 t_ok "a hold on the torn-down dataset fails with EBUSY" \
 	test "$(write_errno $ctl 'hold tank-18309\n')" = EBUSY
+mark=$(dmesg_mark)
 t_ok "umount succeeds (the leak is invisible to userspace)" umount $mnt
 start=$(ms_now)
 diag "$(sb_line "$dev")"
@@ -32,7 +33,7 @@ t_ok "right after umount: detached, not yet flagged" \
 # background audit, which must flag the leak by itself.
 t_ok "flagged in dmesg within grace + one audit period (+1 s slack), with nothing read" \
 	wait_for $(((grace + audit) / 1000 + 2)) \
-	bash -c "dmesg | grep -q 'refledger: leaked superblock .*(leakyfs tank-18309)'"
+	bash -c "dmesg_since $mark | grep -q 'refledger: leaked superblock .*(leakyfs tank-18309)'"
 diag "flagged after about $(($(ms_now) - start)) ms (grace ${grace} ms, audit ${audit} ms)"
 t_ok "leaks lists it as leaked" grep -q 's_id=tank-18309 .*state=leaked' "$RL_DBG/leaks"
 cat "$RL_DBG/leaks" | sed 's/^/# /'

@@ -91,10 +91,9 @@ pub(crate) unsafe extern "C" fn audit_work(_work: *mut bindings::work_struct) {
 }
 
 /// Periods in a row the periodic audit may leave out its walk.  Every
-/// tenth walks anyway: to find superblocks that no probe saw made (an
-/// `fsopen(2)` context never mounted, a mount that failed after its
-/// filesystem took a reference) and to retire the records of superblocks
-/// freed since.
+/// tenth walks anyway: to find a superblock no probe saw made that is not
+/// the one listed last (see [`walk_due`]), and to retire the records of
+/// superblocks freed since.
 const MAX_SKIPPED: u32 = 9;
 
 /// Records of superblocks shut down, waiting for a walk to find them gone,
@@ -102,10 +101,10 @@ const MAX_SKIPPED: u32 = 9;
 /// that they never fill the table.
 const SHUT_DOWN_BACKLOG: usize = 256;
 
-/// What a walk starts from, for the next periodic audit to tell whether
-/// anything happened unseen since: handlers that gave up on the lock (and
-/// so left a record behind), superblock probe hits the kprobe core could
-/// not deliver, and the superblock listed last.
+/// What tells a periodic audit whether anything happened unseen since the
+/// last walk: handlers that gave up on the lock (and so left a record
+/// behind) and superblock probe hits the kprobe core could not deliver,
+/// counted when the walk started, and the superblock listed last now.
 struct Marks {
     contended: u64,
     /// `None` while a superblock role has no probe armed.
@@ -132,8 +131,6 @@ impl Marks {
         let w = &l.walks;
         w.contended.store(self.contended, Ordering::Relaxed);
         w.missed.store(self.missed.unwrap_or(0), Ordering::Relaxed);
-        w.last_super
-            .store(self.last_super.unwrap_or(0), Ordering::Relaxed);
     }
 }
 
@@ -144,8 +141,9 @@ impl Marks {
 ///   ([`State::awaits_audit`]);
 /// - a handler gave up on the lock, or a superblock probe missed a hit or
 ///   is not armed: a record may have been left behind;
-/// - the superblock listed last is a new one no probe recorded: a mount
-///   stuck in its filesystem's `fill_super`, an `fsopen(2)` context;
+/// - the superblock listed last has no record, or one of a superblock shut
+///   down (a new one at a freed one's address): a mount stuck in its
+///   filesystem's `fill_super`, an `fsopen(2)` context;
 /// - a refused `zpool export` waits to be marked;
 /// - [`MAX_SKIPPED`] periods passed without a walk, for what the above
 ///   cannot tell (more than one such superblock, records of superblocks
@@ -170,9 +168,7 @@ fn walk_due(l: &Ledger) -> bool {
     let inner = l.inner.lock();
     inner.sbs.walk_due(SHUT_DOWN_BACKLOG)
         || inner.zfs.export_busy_pending()
-        || (last != 0
-            && last != w.last_super.load(Ordering::Relaxed)
-            && inner.sbs.find(last).is_none())
+        || (last != 0 && !inner.sbs.live_at(last))
 }
 
 /// The probes are armed: the next periodic audit walks, for what happened

@@ -14,7 +14,7 @@ use crate::{
     tables::{bdevs, events, modules, superblocks, zfs},
     wrappers::{bindings, error::Unavailable, sync::HandlerLock},
 };
-use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use kernel::{c_str, new_mutex, prelude::*, sync::Mutex, types::Opaque};
 
 /// Default grace period before a superblock with no mounts is flagged.
@@ -133,8 +133,6 @@ pub(crate) struct Walks {
     pub(crate) contended: AtomicU64,
     /// The superblock probes' missed hits, when the last walk started.
     pub(crate) missed: AtomicU64,
-    /// The superblock listed last, when the last walk started.
-    pub(crate) last_super: AtomicUsize,
 }
 
 static LEDGER: AtomicPtr<Ledger> = AtomicPtr::new(core::ptr::null_mut());

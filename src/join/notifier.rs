@@ -34,12 +34,13 @@ pub(crate) fn publish_probes(p: Option<&ProbeSet>) {
     );
 }
 
-/// Runs `f` on the published probe set, if there is one.  Only for the
-/// periodic audit, which is stopped before the set is withdrawn.
+/// Runs `f` on the published probe set, if there is one.  For audits:
+/// the periodic one is stopped, and the files that run one are removed,
+/// before the set is withdrawn.
 pub(crate) fn with_probes<R>(f: impl FnOnce(&ProbeSet) -> R) -> Option<R> {
     let probes = PROBES.load(Ordering::Acquire);
     // SAFETY: A published set outlives its publication (see
-    // `publish_probes`), and the audit stops before it is withdrawn.
+    // `publish_probes`), and audits stop before it is withdrawn.
     unsafe { probes.as_ref() }.map(f)
 }
 

@@ -647,6 +647,18 @@ impl Table {
         self.unsettled = true;
     }
 
+    /// Whether `sb` has a record of a superblock not shut down: one that
+    /// probes or a walk saw alive at that address, and that no shutdown
+    /// since says was freed (after which the address may be a new one's).
+    pub(crate) fn live_at(&self, sb: usize) -> bool {
+        self.find(sb).is_some_and(|i| {
+            !matches!(
+                self.recs[i].state,
+                State::ShutDown | State::Dying | State::Freed
+            )
+        })
+    }
+
     /// [`evaluate`] for record `i`, noting a state that only a walk sees
     /// the record leave.
     pub(crate) fn evaluate(&mut self, i: usize, now: u64, grace: u64) -> Option<Transition> {
