@@ -155,7 +155,7 @@ impl kernel::Module for RefLedger {
         notifier::publish_probes(Some(&probes));
         audit::start(&ledger);
         probes.arm_all();
-        audit::armed(&ledger);
+        audit::armed(&ledger, &probes);
 
         let dir = match make_dir(module, &probes, &holders).and_then(|mut dir| {
             // The last step that can fail, and it fails only before any

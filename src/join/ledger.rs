@@ -131,8 +131,10 @@ pub(crate) struct Walks {
     /// `inner`'s count of handlers that gave up on the lock, when the last
     /// walk started.
     pub(crate) contended: AtomicU64,
-    /// The superblock probes' missed hits, when the last walk started.
+    /// The probes' missed hits, when the last walk started.
     pub(crate) missed: AtomicU64,
+    /// Whether every superblock role has a probe armed (`audit::armed`).
+    pub(crate) sb_armed: AtomicBool,
 }
 
 static LEDGER: AtomicPtr<Ledger> = AtomicPtr::new(core::ptr::null_mut());

@@ -112,20 +112,16 @@ impl ProbeSet {
         Ok(all)
     }
 
-    /// For the roles of `specs`: whether each has a probe armed, and the
-    /// hits the kprobe core could not deliver to their probes.
-    pub(crate) fn roles_health(&self, specs: &[Spec]) -> (bool, u64) {
-        let mut all_armed = true;
-        let mut missed = 0;
-        for s in specs {
-            let mut armed = false;
-            for p in self.probes.iter().filter(|p| p.role() == s.role) {
-                armed |= p.armed();
-                missed += p.missed();
-            }
-            all_armed &= armed;
-        }
-        (all_armed, missed)
+    /// Whether each role of `specs` has a probe armed.
+    pub(crate) fn roles_armed(&self, specs: &[Spec]) -> bool {
+        specs
+            .iter()
+            .all(|s| self.probes.iter().any(|p| p.role() == s.role && p.armed()))
+    }
+
+    /// The hits the kprobe core could not deliver to any of the kprobes.
+    pub(crate) fn missed(&self) -> u64 {
+        self.probes.iter().map(|p| p.missed()).sum()
     }
 
     /// Arms, for each role, the first candidate that registers.  A role none
