@@ -568,6 +568,9 @@ pub(crate) struct Table {
     /// Records shut down since the last walk started: each stays until a
     /// walk finds its superblock gone.
     shut_down: usize,
+    /// Records made since the last walk started: a walk fills in their
+    /// `hid`, which reads would otherwise hash, all at once.
+    made: usize,
     /// The walks started, counted from 1 (wrapping past 0).
     walk: u32,
 }
@@ -599,6 +602,7 @@ impl Table {
             dropped: 0,
             unsettled: false,
             shut_down: 0,
+            made: 0,
             walk: 0,
         })
     }
@@ -622,6 +626,7 @@ impl Table {
         self.dropped = 0;
         self.unsettled = false;
         self.shut_down = 0;
+        self.made = 0;
     }
 
     /// Starts a walk: returns its number, which [`Record::seen`] takes for
@@ -629,15 +634,17 @@ impl Table {
     pub(crate) fn start_walk(&mut self) -> u32 {
         self.unsettled = false;
         self.shut_down = 0;
+        self.made = 0;
         self.walk = self.walk.wrapping_add(1).max(1);
         self.walk
     }
 
-    /// Whether a walk may find anything that probes have not told: a
-    /// record in a state only a walk sees it leave, or more than
-    /// `backlog` records of superblocks shut down and not yet found gone.
+    /// Whether a walk may find anything that probes have not told (a
+    /// record in a state only a walk sees it leave), or has more than
+    /// `backlog` records to tidy: of superblocks shut down and not yet
+    /// found gone, or made and not yet given their `hid`.
     pub(crate) fn walk_due(&self, backlog: usize) -> bool {
-        self.unsettled || self.shut_down > backlog
+        self.unsettled || self.shut_down > backlog || self.made > backlog
     }
 
     /// Has the next walk come back to the records, as for a record whose
@@ -844,6 +851,7 @@ impl Table {
             return None;
         };
         self.last_gen = self.last_gen.wrapping_add(1).max(1);
+        self.made += 1;
         self.recs[i] = Record {
             used: true,
             sb,
