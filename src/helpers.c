@@ -179,30 +179,29 @@ bool rl_clock_anchor(u64 *tsc, u64 *ns, u32 *khz)
 #endif
 }
 
-void rl_spin_lock_init(spinlock_t *lock, const char *name)
+void rl_lockdep_init(struct lockdep_map *map, const char *name)
 {
+#ifdef CONFIG_DEBUG_LOCK_ALLOC
 	static struct lock_class_key key;
 
-	spin_lock_init(lock);
-	lockdep_set_class_and_name(lock, &key, name);
+	lockdep_init_map(map, name, &key, 0);
+#endif
 }
 
-unsigned long rl_spin_lock_irqsave(spinlock_t *lock)
+unsigned long rl_lock_irqsave(struct lockdep_map *map)
 {
 	unsigned long flags;
 
-	spin_lock_irqsave(lock, flags);
+	local_irq_save(flags);
+	/* As spin_lock() tells lockdep, before it spins. */
+	spin_acquire(map, 0, 0, _RET_IP_);
 	return flags;
 }
 
-bool rl_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags)
+void rl_unlock_irqrestore(struct lockdep_map *map, unsigned long flags)
 {
-	return spin_trylock_irqsave(lock, *flags);
-}
-
-void rl_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags)
-{
-	spin_unlock_irqrestore(lock, flags);
+	spin_release(map, _RET_IP_);
+	local_irq_restore(flags);
 }
 
 int rl_raw_smp_processor_id(void)

@@ -79,14 +79,17 @@ u64 rl_ktime_get_ns(void);
 bool rl_clock_anchor(u64 *tsc, u64 *ns, u32 *khz);
 
 /*
- * The ledger's spinlock (struct spinlock from C, so that Rust code can try
- * to take it: 6.12's `kernel::sync::SpinLock` has no try_lock).  One lockdep
- * class for every instance, with the given name.  See src/wrappers/sync.rs.
+ * For the ledger's lock (src/wrappers/sync.rs), a word that Rust takes with
+ * a compare-and-swap.  Process context takes it with interrupts off, and
+ * tells lockdep (one class, with the given name), as spin_lock_irqsave()
+ * would: rl_lock_irqsave() before it spins, rl_unlock_irqrestore() after
+ * it let go.  Probe handlers only try it and never wait for a holder on
+ * their own CPU, so they do not tell lockdep.  Without lockdep the map is
+ * empty and only the interrupts are saved and restored.
  */
-void rl_spin_lock_init(spinlock_t *lock, const char *name);
-unsigned long rl_spin_lock_irqsave(spinlock_t *lock);
-bool rl_spin_trylock_irqsave(spinlock_t *lock, unsigned long *flags);
-void rl_spin_unlock_irqrestore(spinlock_t *lock, unsigned long flags);
+void rl_lockdep_init(struct lockdep_map *map, const char *name);
+unsigned long rl_lock_irqsave(struct lockdep_map *map);
+void rl_unlock_irqrestore(struct lockdep_map *map, unsigned long flags);
 /* raw_smp_processor_id(), for a lock holder's CPU. */
 int rl_raw_smp_processor_id(void);
 /* in_nmi(), a macro. */

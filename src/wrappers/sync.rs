@@ -8,20 +8,31 @@
 //! handler runs in NMI context (x86's `exc_int3` enters through
 //! `irqentry_nmi_enter`); once optimized into a jump (optprobes), or on a
 //! kernel with the function tracer (ftrace-based kprobes), it runs in the
-//! probed function's own context, interrupts possibly on.  Masking interrupts does not keep such a handler
-//! out, so a handler that waited for a lock could wait for the very
-//! critical section it interrupted, on its own CPU, forever; and lockdep
-//! rightly reports a blocking lock taken both in that context and outside
-//! it.  So:
+//! probed function's own context, interrupts possibly on.  Masking
+//! interrupts does not keep such a handler out, so a handler that waited
+//! for a lock could wait for the very critical section it interrupted, on
+//! its own CPU, forever; and lockdep rightly reports a blocking lock taken
+//! both in that context and outside it.  So:
 //!
+//! - The lock is one word holding the CPU that holds it, taken with a
+//!   compare-and-swap, so that a handler tells at once whether its own CPU
+//!   holds it.
 //! - Process context ([`HandlerLock::lock`]) takes the lock with interrupts
 //!   off, so no interrupt handler on the same CPU can hit a probe while it
-//!   is held.
+//!   is held, and tells lockdep, which checks its order against the
+//!   kernel's locks (the audit takes it under `sb_lock`).
 //! - Probe handlers ([`HandlerLock::try_lock`]) never wait for the lock's
-//!   holder on their own CPU: they record which CPU holds the lock, give up
-//!   at once if it is theirs, and otherwise retry a bounded number of
-//!   times.  What a handler gives up is counted ([`HandlerLock::contended`])
-//!   and shown with the ledger's other drop counters.
+//!   holder on their own CPU: they give up at once if it is theirs, and
+//!   otherwise retry a bounded number of times.  What a handler gives up is
+//!   counted ([`HandlerLock::contended`]) and shown with the ledger's other
+//!   drop counters.  They leave interrupts as they are: a probe hit by an
+//!   interrupt on the same CPU meanwhile gives up, like any nested one.
+//!   They do not tell lockdep, whose rules are for locks that wait.
+//!
+//! The kernel's `spinlock_t` served until #16: taking and releasing it from
+//! a handler went through four calls (`spin_trylock_irqsave` and
+//! `spin_unlock_irqrestore`, and the out-of-line `_raw_` functions behind
+//! them) on every hold, six per tmpfs mount and unmount.
 //!
 //! Holders keep the lock for a bounded, short time (one record, or one
 //! bounded table operation), which is what makes the retry bound enough in
@@ -50,15 +61,17 @@ const NMI_TRIES: u32 = 1 << 10;
 ///
 /// # Invariants
 ///
-/// `lock` is an initialized `spinlock_t`.  `data` is only accessed through a
-/// [`Guard`], which exists only while `lock` is held.  `owner` is the CPU
-/// that holds `lock`, or -1, whenever `lock` is not held.
+/// `owner` is the CPU that holds the lock, or -1 when nobody does; only a
+/// compare-and-swap from -1 takes it, and only the holder's [`Guard`]
+/// stores -1.  `data` is only accessed through a [`Guard`].  `dep_map` is
+/// initialized.
 #[pin_data]
 pub(crate) struct HandlerLock<T> {
-    #[pin]
-    lock: Opaque<bindings::spinlock_t>,
     owner: AtomicI32,
     contended: AtomicU64,
+    /// Lockdep's view of the process-context holders.
+    #[pin]
+    dep_map: Opaque<bindings::lockdep_map>,
     data: UnsafeCell<T>,
 }
 
@@ -71,36 +84,47 @@ unsafe impl<T: Send> Send for HandlerLock<T> {}
 impl<T> HandlerLock<T> {
     /// A new lock around `data`, with lockdep class `name`.
     pub(crate) fn new(data: T, name: &'static CStr) -> impl PinInit<Self> {
-        // INVARIANT: `spin_lock_init` initializes `lock`; no CPU holds it.
+        // INVARIANT: No CPU holds the lock; `rl_lockdep_init` initializes
+        // `dep_map`.
         pin_init!(Self {
-            // SAFETY: `p` points to the `spinlock_t` being initialized, and
-            // `name` lives forever, as lockdep keeps it.
-            lock <- Opaque::ffi_init(|p: *mut bindings::spinlock_t| unsafe {
-                bindings::rl_spin_lock_init(p, name.as_char_ptr())
-            }),
             owner: AtomicI32::new(-1),
             contended: AtomicU64::new(0),
+            // SAFETY: `p` points to the map being initialized, and `name`
+            // lives forever, as lockdep keeps it.
+            dep_map <- Opaque::ffi_init(|p: *mut bindings::lockdep_map| unsafe {
+                bindings::rl_lockdep_init(p, name.as_char_ptr())
+            }),
             data: UnsafeCell::new(data),
         })
-    }
-
-    /// The guard of the lock, just taken by `cpu`, the current CPU.
-    fn guard(&self, cpu: i32, flags: ffi::c_ulong) -> Guard<'_, T> {
-        // INVARIANT: The lock is held; `owner` names its holder until
-        // `Guard::drop` resets it, before unlocking.
-        self.owner.store(cpu, Ordering::Relaxed);
-        Guard { lock: self, flags }
     }
 
     /// Takes the lock from process context, spinning with interrupts off.
     /// Never call this from a probe handler: use [`Self::try_lock`].
     pub(crate) fn lock(&self) -> Guard<'_, T> {
-        // SAFETY: `lock` is initialized (type invariant).
-        let flags = unsafe { bindings::rl_spin_lock_irqsave(self.lock.get()) };
-        // SAFETY: Interrupts are off and the lock is held, so the CPU cannot
-        // change under the caller.
+        // SAFETY: `dep_map` is initialized (type invariants); interrupts
+        // are restored by `Guard::drop`.
+        let flags = unsafe { bindings::rl_lock_irqsave(self.dep_map.get()) };
+        // SAFETY: Interrupts are off, so the CPU cannot change under the
+        // caller.
         let cpu = unsafe { bindings::rl_raw_smp_processor_id() };
-        self.guard(cpu, flags)
+        // No handler on this CPU can hold the lock: interrupts are off, and
+        // an NMI's handler lets go before the NMI returns.
+        while self
+            .owner
+            .compare_exchange_weak(-1, cpu, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            // Waits with plain reads, which keep the word's cache line
+            // shared, until the holder lets go.
+            while self.owner.load(Ordering::Relaxed) != -1 {
+                core::hint::spin_loop();
+            }
+        }
+        // INVARIANT: Taken by the compare-and-swap above.
+        Guard {
+            lock: self,
+            irq: Some(flags),
+        }
     }
 
     /// Takes the lock from a probe handler, or gives up (and counts it):
@@ -115,14 +139,19 @@ impl<T> HandlerLock<T> {
         let mut tries = u32::MAX;
         let mut tried = 0;
         loop {
-            if self.owner.load(Ordering::Relaxed) == cpu {
-                break;
-            }
-            let mut flags: ffi::c_ulong = 0;
-            // SAFETY: `lock` is initialized (type invariant); `flags` is
-            // written by the call.
-            if unsafe { bindings::rl_spin_trylock_irqsave(self.lock.get(), &mut flags) } {
-                return Some(self.guard(cpu, flags));
+            match self
+                .owner
+                .compare_exchange(-1, cpu, Ordering::Acquire, Ordering::Relaxed)
+            {
+                // INVARIANT: Taken by this compare-and-swap.
+                Ok(_) => {
+                    return Some(Guard {
+                        lock: self,
+                        irq: None,
+                    })
+                }
+                Err(holder) if holder == cpu => break,
+                Err(_) => {}
             }
             if tried == 0 {
                 // SAFETY: `in_nmi()` reads the preempt count; any context.
@@ -149,9 +178,15 @@ impl<T> HandlerLock<T> {
 }
 
 /// Access to the data of a held [`HandlerLock`]; unlocks when dropped.
+///
+/// # Invariants
+///
+/// The guard's CPU holds `lock` (its `owner`) for the guard's life.  `irq`
+/// holds the interrupt flags that [`HandlerLock::lock`] saved, `None` for a
+/// handler's [`HandlerLock::try_lock`].
 pub(crate) struct Guard<'a, T> {
     lock: &'a HandlerLock<T>,
-    flags: ffi::c_ulong,
+    irq: Option<ffi::c_ulong>,
 }
 
 impl<T> Deref for Guard<'_, T> {
@@ -159,7 +194,7 @@ impl<T> Deref for Guard<'_, T> {
 
     fn deref(&self) -> &T {
         // SAFETY: The guard exists only while the lock is held, which gives
-        // it exclusive access to the data.
+        // it exclusive access to the data (type invariants).
         unsafe { &*self.lock.data.get() }
     }
 }
@@ -173,8 +208,13 @@ impl<T> DerefMut for Guard<'_, T> {
 
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
-        self.lock.owner.store(-1, Ordering::Relaxed);
-        // SAFETY: The guard holds the lock, taken with these saved flags.
-        unsafe { bindings::rl_spin_unlock_irqrestore(self.lock.lock.get(), self.flags) };
+        // Release: what the holder wrote is seen by the next holder, whose
+        // compare-and-swap acquires.
+        self.lock.owner.store(-1, Ordering::Release);
+        if let Some(flags) = self.irq {
+            // SAFETY: `lock` took the lock with these flags and told
+            // lockdep (type invariants); `dep_map` is initialized.
+            unsafe { bindings::rl_unlock_irqrestore(self.lock.dep_map.get(), flags) };
+        }
     }
 }
