@@ -48,9 +48,10 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     }
     // The caller of `bdev_open` is `bdev_file_open_by_dev` (an in-kernel
     // open: the stack shows who asked) or `blkdev_open` (open(2): the stack
-    // is always the system call's, so only the task is kept).
+    // is always the system call's, so only the task is kept).  The evidence
+    // is written into the open's slot in place.
     let user = USER_OPEN.is(data[4], &[b"blkdev_open"]);
-    let ev = Evidence::capture_if(regs, data[4], !user);
+    let fill = |ev: &mut Evidence| ev.fill_if(regs, data[4], !user);
     // SAFETY: `bdev_open` succeeded: the device is open for this file.
     let info = unsafe { BdevInfo::read(data[0] as *mut _) };
     let holder = match data[2] {
@@ -60,32 +61,31 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
         _ => Holder::None,
     };
     let t = &l.bdevs;
-    if let Holder::Superblock(_) = holder {
-        // Recorded and marked for the superblock's shutdown with the lock
-        // held, as every write of the marks is (see
-        // `Table::holder_shut_down`).
-        if let Some(mut inner) = l.inner.try_lock() {
-            if let Some(d) = t.dev(&info).or_else(|| t.dev_slow(&mut inner.bdevs, &info)) {
-                d.opened(info.openers);
-            }
-            t.record_open(Some(&inner.bdevs), data[3], info.dev, holder, ev);
-            return;
-        }
-        // Given up (and counted): recorded unmarked, so that its close is
-        // still matched, though its superblock's shutdown will not see it.
-        // A device not found without the lock is not waited for twice.
-        if let Some(d) = t.dev(&info) {
-            d.opened(info.openers);
-        }
-        t.record_open(None, data[3], info.dev, holder, ev);
-        return;
-    }
-    // The hot path (every open(2) of a block device), without the lock but
-    // for a device's first open.
-    if let Some(d) = device(l, &info) {
+    // An open held by a superblock is recorded and marked for the
+    // superblock's shutdown with the lock held, as every write of the marks
+    // is (see `Table::holder_shut_down`).  If the lock is given up (and
+    // counted), it is recorded unmarked, so that its close is still
+    // matched, though its superblock's shutdown will not see it; a device
+    // not found without the lock is then not waited for twice.  Other opens
+    // (every open(2) of a block device: the hot path) are recorded without
+    // the lock, which only a device's first open takes.
+    let by_sb = data[2] == H_SB;
+    let mut guard = if by_sb { l.inner.try_lock() } else { None };
+    let d = match guard.as_deref_mut() {
+        Some(inner) => t.dev(&info).or_else(|| t.dev_slow(&mut inner.bdevs, &info)),
+        None if by_sb => t.dev(&info),
+        None => device(l, &info),
+    };
+    if let Some(d) = d {
         d.opened(info.openers);
     }
-    t.record_open(None, data[3], info.dev, holder, ev);
+    t.record_open(
+        guard.as_deref().map(|inner| &inner.bdevs),
+        data[3],
+        info.dev,
+        holder,
+        fill,
+    );
 }
 
 fn on_release(regs: &Regs) {

@@ -138,17 +138,6 @@ impl Comm {
     pub(crate) const EMPTY: Self = Self([0; 16]);
 }
 
-/// The current task's pid and name, by one call to C.  The pid is read in
-/// C, not by the crate's `Task::pid()`: on the 6.12 debug kernel that read
-/// 0 in probe handlers (t07 saw `pid=0 comm=mount`), while
-/// `task_pid_nr(current)` reads the right pid.
-pub(crate) fn current_task() -> (i32, Comm) {
-    let mut c = Comm::EMPTY;
-    // SAFETY: `c.0` has room for 16 bytes, the size of `task->comm`.
-    let pid = unsafe { bindings::rl_current_task(c.0.as_mut_ptr().cast()) };
-    (pid, c)
-}
-
 impl core::fmt::Display for Comm {
     /// Cleaned as [`Name::from_bytes`] cleans a name: up to the first NUL,
     /// with bytes that are not printable ASCII, spaces and `=` as `_`; `-`
@@ -285,16 +274,37 @@ impl Evidence {
     /// Like [`Evidence::capture`] without the stack (only the caller), for a
     /// hot path whose stack says nothing new, such as a system call.
     pub(crate) fn capture_shallow(caller: usize) -> Self {
-        let mut stack = [0usize; STACK_DEPTH];
-        stack[0] = caller;
-        let (pid, comm) = current_task();
-        Self {
-            time: now_ns(),
-            caller,
-            stack,
-            pid,
-            comm,
-            in_mount: false,
+        let mut ev = Self::EMPTY;
+        ev.fill_shallow(caller);
+        ev
+    }
+
+    /// Writes [`Evidence::capture_shallow`]'s evidence over `self`, in
+    /// place: for a record whose evidence is written where it is kept,
+    /// without a copy.  Every field is written.
+    #[inline(always)]
+    pub(crate) fn fill_shallow(&mut self, caller: usize) {
+        self.time = now_ns();
+        self.caller = caller;
+        self.stack = [0; STACK_DEPTH];
+        self.stack[0] = caller;
+        // The task's pid and name, by one call to C.  The pid is read in C,
+        // not by the crate's `Task::pid()`: on the 6.12 debug kernel that
+        // read 0 in probe handlers (t07 saw `pid=0 comm=mount`), while
+        // `task_pid_nr(current)` reads the right pid.
+        // SAFETY: `comm` has room for 16 bytes, the size of `task->comm`.
+        self.pid = unsafe { bindings::rl_current_task(self.comm.0.as_mut_ptr().cast()) };
+        self.in_mount = false;
+    }
+
+    /// [`Evidence::capture_if`], written over `self`: in place when there
+    /// is no stack to take, which is the hot case.
+    #[inline(always)]
+    pub(crate) fn fill_if(&mut self, regs: &Regs, caller: usize, stack: bool) {
+        if stack {
+            *self = Self::capture_regs(regs, caller);
+        } else {
+            self.fill_shallow(caller);
         }
     }
 
