@@ -61,8 +61,13 @@ pub(crate) unsafe fn with_record(
         return;
     };
     if new && !quiet {
-        let e = inner.sbs.recs[i].event(events::Kind::Seen, now, None, snap.s_active);
-        inner.events.push(e);
+        inner.sbs.recs[i].push_event(
+            &mut inner.events,
+            events::Kind::Seen,
+            now,
+            None,
+            snap.s_active,
+        );
     }
     f(inner, i, now);
 }
@@ -77,10 +82,10 @@ pub(crate) fn note_transition(
 ) {
     match t {
         superblocks::Transition::Leak => {
-            events.push(r.event(events::Kind::Leak, now, None, r.s_active))
+            r.push_event(events, events::Kind::Leak, now, None, r.s_active)
         }
         superblocks::Transition::Resolved => {
-            events.push(r.event(events::Kind::Resolved, now, None, r.s_active))
+            r.push_event(events, events::Kind::Resolved, now, None, r.s_active)
         }
         superblocks::Transition::Suspect => {}
     }

@@ -212,8 +212,7 @@ fn acquired(l: &Ledger, sb: usize, kind: Kind, ev: Evidence) {
         r.acquires.push(id);
         r.n_acquires += 1;
         let t = inner.sbs.evaluate(i, now, grace);
-        let e = inner.sbs.recs[i].event(kind, now, Some(&ev), snap.s_active);
-        inner.events.push(e);
+        inner.sbs.recs[i].push_event(&mut inner.events, kind, now, Some(&ev), snap.s_active);
         if let Some(t) = t {
             note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
         }
@@ -282,11 +281,11 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
     let Some(i) = inner.sbs.find(data[0]) else {
         return;
     };
+    let inner = &mut *inner;
     let r = &mut inner.sbs.recs[i];
     r.unmounted += 1;
     r.last_umount = now;
-    let e = r.event(Kind::Umount, now, Some(&ev), r.s_active);
-    inner.events.push(e);
+    r.push_event(&mut inner.events, Kind::Umount, now, Some(&ev), r.s_active);
 }
 
 static MOUNT_RELEASE: SiteClass = SiteClass::new();
@@ -338,8 +337,13 @@ fn on_deactivate_super(regs: &Regs) {
         r.releases.push(id);
         r.n_releases += 1;
         let t = inner.sbs.evaluate(i, now, grace);
-        let e = inner.sbs.recs[i].event(Kind::Release, now, Some(&ev), snap.s_active);
-        inner.events.push(e);
+        inner.sbs.recs[i].push_event(
+            &mut inner.events,
+            Kind::Release,
+            now,
+            Some(&ev),
+            snap.s_active,
+        );
         if let Some(t) = t {
             note_transition(&inner.sbs.recs[i], t, now, &mut inner.events);
         }
@@ -387,8 +391,8 @@ fn on_deactivate_locked_super(regs: &Regs) {
         return;
     };
     let Some(i) = inner.sbs.find(sb) else { return };
-    let e = inner.sbs.recs[i].event(kind, now, Some(&ev), s_active);
-    inner.events.push(e);
+    let inner = &mut *inner;
+    inner.sbs.recs[i].push_event(&mut inner.events, kind, now, Some(&ev), s_active);
 }
 
 fn on_generic_shutdown_super(regs: &Regs) {
@@ -400,6 +404,7 @@ fn on_generic_shutdown_super(regs: &Regs) {
         return;
     };
     let Some(i) = inner.sbs.find(sb) else { return };
+    let inner = &mut *inner;
     inner.sbs.shut_down(i, now);
     let r = &mut inner.sbs.recs[i];
     let resolved = r.flagged != 0 && !r.resolved;
@@ -407,11 +412,9 @@ fn on_generic_shutdown_super(regs: &Regs) {
         r.resolved = true;
         r.stalled = now.saturating_sub(r.stall_start());
     }
-    let shut = r.event(Kind::Shutdown, now, Some(&ev), 0);
-    let res = resolved.then(|| r.event(Kind::Resolved, now, Some(&ev), 0));
-    l.bdevs.holder_shut_down(&inner.bdevs, sb, now);
-    inner.events.push(shut);
-    if let Some(res) = res {
-        inner.events.push(res);
+    r.push_event(&mut inner.events, Kind::Shutdown, now, Some(&ev), 0);
+    if resolved {
+        r.push_event(&mut inner.events, Kind::Resolved, now, Some(&ev), 0);
     }
+    l.bdevs.holder_shut_down(&inner.bdevs, sb, now);
 }

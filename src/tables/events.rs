@@ -114,8 +114,17 @@ impl Ring {
 
     /// Records an event, overwriting the oldest when full.
     pub(crate) fn push(&mut self, e: Event) {
+        self.push_with(|slot| *slot = e);
+    }
+
+    /// Records an event that `write` writes in place, over the oldest when
+    /// full: `write` must write every field.  For handlers, which record an
+    /// event on every mount and unmount step, so that an event (about 110
+    /// bytes) is not built on the stack and then copied in.
+    #[inline(always)]
+    pub(crate) fn push_with(&mut self, write: impl FnOnce(&mut Event)) {
         let i = (self.recorded % MAX_EVENTS as u64) as usize;
-        self.events[i] = e;
+        write(&mut self.events[i]);
         self.recorded += 1;
     }
 
