@@ -256,7 +256,7 @@ static spinlock_t *rl_sb_lock;
 static struct list_head *rl_super_blocks;
 
 /* The address of the static data symbol `sym`, or a negative errno. */
-static long rl_find_data(const char *sym, unsigned long *out)
+static int rl_find_data(const char *sym, unsigned long *out)
 {
 	struct kprobe kp = { .symbol_name = sym };
 	char name[KSYM_SYMBOL_LEN];
@@ -290,7 +290,7 @@ static long rl_find_data(const char *sym, unsigned long *out)
 int rl_find_sb_lock(void)
 {
 	unsigned long addr;
-	long err = rl_find_data("sb_lock", &addr);
+	int err = rl_find_data("sb_lock", &addr);
 
 	if (err)
 		return err;

@@ -741,10 +741,8 @@ impl Table {
     /// since says was freed (after which the address may be a new one's).
     pub(crate) fn live_at(&self, sb: usize) -> bool {
         self.find(sb).is_some_and(|i| {
-            !matches!(
-                self.recs[i].state,
-                State::ShutDown | State::Dying | State::Freed
-            )
+            // A freed record is never in the index.
+            !matches!(self.recs[i].state, State::ShutDown | State::Dying)
         })
     }
 
@@ -926,6 +924,11 @@ impl Table {
                 }
                 return Some((i, false));
             }
+            // No walk needs to find this one gone now.  It may have been
+            // counted before the last walk started, when the count was
+            // cleared: then this undercounts by one, and the walk that the
+            // count calls for comes a little later.
+            self.shut_down = self.shut_down.saturating_sub(1);
             self.retire(i, now);
         }
         let Some(i) = self.alloc_slot() else {
