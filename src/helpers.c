@@ -181,11 +181,10 @@ bool rl_clock_anchor(u64 *tsc, u64 *ns, u32 *khz)
 
 void rl_lockdep_init(struct lockdep_map *map, const char *name)
 {
-#ifdef CONFIG_DEBUG_LOCK_ALLOC
 	static struct lock_class_key key;
 
-	lockdep_init_map(map, name, &key, 0);
-#endif
+	/* A spinning lock, held with interrupts off, even on PREEMPT_RT. */
+	lockdep_init_map_wait(map, name, &key, 0, LD_WAIT_SPIN);
 }
 
 unsigned long rl_lock_irqsave(struct lockdep_map *map)
@@ -201,6 +200,24 @@ unsigned long rl_lock_irqsave(struct lockdep_map *map)
 void rl_unlock_irqrestore(struct lockdep_map *map, unsigned long flags)
 {
 	spin_release(map, _RET_IP_);
+	local_irq_restore(flags);
+}
+
+enum rl_lock_try_result rl_lock_try(int *owner, unsigned long *flags)
+{
+	int cpu = raw_smp_processor_id();
+	int holder = -1;
+
+	local_irq_save(*flags);
+	if (try_cmpxchg_acquire(owner, &holder, cpu))
+		return RL_LOCK_TAKEN;
+	local_irq_restore(*flags);
+	return holder == cpu ? RL_LOCK_MINE : RL_LOCK_BUSY;
+}
+
+void rl_unlock(int *owner, unsigned long flags)
+{
+	smp_store_release(owner, -1);
 	local_irq_restore(flags);
 }
 

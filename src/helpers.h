@@ -79,17 +79,29 @@ u64 rl_ktime_get_ns(void);
 bool rl_clock_anchor(u64 *tsc, u64 *ns, u32 *khz);
 
 /*
- * For the ledger's lock (src/wrappers/sync.rs), a word that Rust takes with
- * a compare-and-swap.  Process context takes it with interrupts off, and
- * tells lockdep (one class, with the given name), as spin_lock_irqsave()
- * would: rl_lock_irqsave() before it spins, rl_unlock_irqrestore() after
- * it let go.  Probe handlers only try it and never wait for a holder on
- * their own CPU, so they do not tell lockdep.  Without lockdep the map is
- * empty and only the interrupts are saved and restored.
+ * For the ledger's lock (src/wrappers/sync.rs): a word holding the CPU that
+ * holds it, or -1, taken by compare-and-swap, and held with interrupts
+ * off.  Process context takes it from Rust after rl_lock_irqsave(), which
+ * also tells lockdep (one class, with the given name) as spin_lock_irqsave()
+ * would, and lets go before rl_unlock_irqrestore().  Probe handlers, which
+ * never wait for a holder on their own CPU, use rl_lock_try() and
+ * rl_unlock() and do not tell lockdep.
  */
 void rl_lockdep_init(struct lockdep_map *map, const char *name);
 unsigned long rl_lock_irqsave(struct lockdep_map *map);
 void rl_unlock_irqrestore(struct lockdep_map *map, unsigned long flags);
+enum rl_lock_try_result {
+	/* Taken: interrupts are off, to be restored from *flags. */
+	RL_LOCK_TAKEN = 0,
+	/* Held by this CPU (the caller interrupted the holder). */
+	RL_LOCK_MINE = 1,
+	/* Held by another CPU. */
+	RL_LOCK_BUSY = 2,
+};
+/* One try at *owner for this CPU; interrupts are as they were unless taken. */
+enum rl_lock_try_result rl_lock_try(int *owner, unsigned long *flags);
+/* Lets go of *owner (release) and restores the interrupts. */
+void rl_unlock(int *owner, unsigned long flags);
 /* raw_smp_processor_id(), for a lock holder's CPU. */
 int rl_raw_smp_processor_id(void);
 /* in_nmi(), a macro. */

@@ -16,23 +16,24 @@
 //!
 //! - The lock is one word holding the CPU that holds it, taken with a
 //!   compare-and-swap, so that a handler tells at once whether its own CPU
-//!   holds it.
-//! - Process context ([`HandlerLock::lock`]) takes the lock with interrupts
-//!   off, so no interrupt handler on the same CPU can hit a probe while it
-//!   is held, and tells lockdep, which checks its order against the
-//!   kernel's locks (the audit takes it under `sb_lock`).
+//!   holds it.  Every holder keeps interrupts off, so no interrupt handler
+//!   on the same CPU can hit a probe while it is held, and no interrupt
+//!   lengthens a hold that others wait for.
+//! - Process context ([`HandlerLock::lock`]) spins for it, and tells
+//!   lockdep, which checks its order against the kernel's locks (the audit
+//!   takes it under `sb_lock`).
 //! - Probe handlers ([`HandlerLock::try_lock`]) never wait for the lock's
 //!   holder on their own CPU: they give up at once if it is theirs, and
 //!   otherwise retry a bounded number of times.  What a handler gives up is
 //!   counted ([`HandlerLock::contended`]) and shown with the ledger's other
-//!   drop counters.  They leave interrupts as they are: a probe hit by an
-//!   interrupt on the same CPU meanwhile gives up, like any nested one.
-//!   They do not tell lockdep, whose rules are for locks that wait.
+//!   drop counters.  They do not tell lockdep, whose rules are for locks
+//!   that wait.
 //!
-//! The kernel's `spinlock_t` served until #16: taking and releasing it from
-//! a handler went through four calls (`spin_trylock_irqsave` and
-//! `spin_unlock_irqrestore`, and the out-of-line `_raw_` functions behind
-//! them) on every hold, six per tmpfs mount and unmount.
+//! The kernel's `spinlock_t` served until #16: a handler's hold went
+//! through four calls (`spin_trylock_irqsave` and `spin_unlock_irqrestore`,
+//! and the out-of-line `_raw_` functions behind them, with the preempt
+//! count's updates) and a fifth for the CPU number; now it makes two
+//! (`rl_lock_try`, `rl_unlock`), six holds per tmpfs mount and unmount.
 //!
 //! Holders keep the lock for a bounded, short time (one record, or one
 //! bounded table operation), which is what makes the retry bound enough in
@@ -52,8 +53,7 @@ use kernel::{ffi, prelude::*, types::Opaque};
 /// few microseconds at most.
 const HANDLER_TRIES: u32 = 1 << 16;
 /// The same, for a handler in NMI context (an int3 kprobe): it gives up
-/// sooner, since nothing else runs on its CPU while it spins, and since it
-/// may have interrupted its own CPU between a lock and the `owner` store.
+/// sooner, since nothing else runs on its CPU while it spins.
 const NMI_TRIES: u32 = 1 << 10;
 
 /// A spinlock around `T`, for data shared by probe handlers and process
@@ -120,10 +120,12 @@ impl<T> HandlerLock<T> {
                 core::hint::spin_loop();
             }
         }
-        // INVARIANT: Taken by the compare-and-swap above.
+        // INVARIANT: Taken by the compare-and-swap above, interrupts off
+        // and lockdep told by `rl_lock_irqsave`.
         Guard {
             lock: self,
-            irq: Some(flags),
+            flags,
+            told_lockdep: true,
         }
     }
 
@@ -131,27 +133,26 @@ impl<T> HandlerLock<T> {
     /// at once when the holder is this CPU (the handler interrupted it),
     /// else after [`HANDLER_TRIES`] tries ([`NMI_TRIES`] in NMI context).
     pub(crate) fn try_lock(&self) -> Option<Guard<'_, T>> {
-        // SAFETY: Probe handlers run with preemption off, so the CPU id
-        // stays right while it is used.
-        let cpu = unsafe { bindings::rl_raw_smp_processor_id() };
         // The bound is read only once a try has failed: an uncontended lock
         // (nearly every call) is taken at the first.
         let mut tries = u32::MAX;
         let mut tried = 0;
         loop {
-            match self
-                .owner
-                .compare_exchange(-1, cpu, Ordering::Acquire, Ordering::Relaxed)
-            {
-                // INVARIANT: Taken by this compare-and-swap.
-                Ok(_) => {
+            let mut flags: ffi::c_ulong = 0;
+            // SAFETY: `owner` is the lock word, accessed only atomically;
+            // `flags` is written by the call.  Probe handlers run with
+            // preemption off, so the CPU it compares with stays right.
+            match unsafe { bindings::rl_lock_try(self.owner.as_ptr(), &mut flags) } {
+                bindings::rl_lock_try_result_RL_LOCK_TAKEN => {
+                    // INVARIANT: Taken by `rl_lock_try`, interrupts off.
                     return Some(Guard {
                         lock: self,
-                        irq: None,
-                    })
+                        flags,
+                        told_lockdep: false,
+                    });
                 }
-                Err(holder) if holder == cpu => break,
-                Err(_) => {}
+                bindings::rl_lock_try_result_RL_LOCK_MINE => break,
+                _ => {}
             }
             if tried == 0 {
                 // SAFETY: `in_nmi()` reads the preempt count; any context.
@@ -181,12 +182,13 @@ impl<T> HandlerLock<T> {
 ///
 /// # Invariants
 ///
-/// The guard's CPU holds `lock` (its `owner`) for the guard's life.  `irq`
-/// holds the interrupt flags that [`HandlerLock::lock`] saved, `None` for a
-/// handler's [`HandlerLock::try_lock`].
+/// The guard's CPU holds `lock` (its `owner`) for the guard's life, with
+/// interrupts off, to be restored from `flags`.  `told_lockdep` if it was
+/// taken by [`HandlerLock::lock`], which told lockdep.
 pub(crate) struct Guard<'a, T> {
     lock: &'a HandlerLock<T>,
-    irq: Option<ffi::c_ulong>,
+    flags: ffi::c_ulong,
+    told_lockdep: bool,
 }
 
 impl<T> Deref for Guard<'_, T> {
@@ -208,13 +210,18 @@ impl<T> DerefMut for Guard<'_, T> {
 
 impl<T> Drop for Guard<'_, T> {
     fn drop(&mut self) {
-        // Release: what the holder wrote is seen by the next holder, whose
-        // compare-and-swap acquires.
-        self.lock.owner.store(-1, Ordering::Release);
-        if let Some(flags) = self.irq {
+        let l = self.lock;
+        if self.told_lockdep {
+            // Release: what the holder wrote is seen by the next holder,
+            // whose compare-and-swap acquires.
+            l.owner.store(-1, Ordering::Release);
             // SAFETY: `lock` took the lock with these flags and told
             // lockdep (type invariants); `dep_map` is initialized.
-            unsafe { bindings::rl_unlock_irqrestore(self.lock.dep_map.get(), flags) };
+            unsafe { bindings::rl_unlock_irqrestore(l.dep_map.get(), self.flags) };
+        } else {
+            // SAFETY: This CPU holds the lock, taken by `rl_lock_try` with
+            // these flags (type invariants); it stores -1 with release.
+            unsafe { bindings::rl_unlock(l.owner.as_ptr(), self.flags) };
         }
     }
 }
