@@ -48,10 +48,17 @@ fn open_exit(regs: &Regs, data: &ProbeData) {
     }
     // The caller of `bdev_open` is `bdev_file_open_by_dev` (an in-kernel
     // open: the stack shows who asked) or `blkdev_open` (open(2): the stack
-    // is always the system call's, so only the task is kept).  The evidence
-    // is written into the open's slot in place.
-    let user = USER_OPEN.is(data[4], &[b"blkdev_open"]);
-    let fill = |ev: &mut Evidence| ev.fill_if(regs, data[4], !user);
+    // is always the system call's, so only the task is kept).  A stack is
+    // taken now, before the lock and the slot's write (unwinding is the
+    // dearest part of a handler, and others wait for both), and copied in;
+    // the task alone is written into the open's slot in place.
+    let caller = data[4];
+    let stack =
+        (!USER_OPEN.is(caller, &[b"blkdev_open"])).then(|| Evidence::capture_regs(regs, caller));
+    let fill = |ev: &mut Evidence| match &stack {
+        Some(s) => *ev = *s,
+        None => ev.fill_shallow(caller),
+    };
     // SAFETY: `bdev_open` succeeded: the device is open for this file.
     let info = unsafe { BdevInfo::read(data[0] as *mut _) };
     let holder = match data[2] {

@@ -297,17 +297,6 @@ impl Evidence {
         self.in_mount = false;
     }
 
-    /// [`Evidence::capture_if`], written over `self`: in place when there
-    /// is no stack to take, which is the hot case.
-    #[inline(always)]
-    pub(crate) fn fill_if(&mut self, regs: &Regs, caller: usize, stack: bool) {
-        if stack {
-            *self = Self::capture_regs(regs, caller);
-        } else {
-            self.fill_shallow(caller);
-        }
-    }
-
     /// [`Evidence::capture_shallow`] for a call made in mount(2), which
     /// [`in_mount_syscall`] said: the stack would only show the system call.
     pub(crate) fn capture_in_mount(caller: usize) -> Self {
