@@ -215,7 +215,8 @@ struct dentry *rl_debugfs_create_file(const char *name, umode_t mode, struct den
 
 /*
  * How many struct mounts sb->s_mounts holds: 0, 1, or 2 for two or more.  A
- * racy read, as exact as one can be; the caller keeps sb allocated.  In
+ * racy read, as exact as one can be; the caller keeps sb allocated and is
+ * in an RCU read-side section (preemption off will do).  In
  * 6.12 s_mounts is a list_head; later kernels chain struct mounts (private
  * to fs/) from a pointer.
  */
