@@ -249,10 +249,10 @@ impl Evidence {
 
     /// [`Evidence::capture_regs`] if `stack`, else
     /// [`Evidence::capture_shallow`]: for probes that keep a stack only for
-    /// the calls where it says something.  Not inlined: returned in place,
-    /// either way, into the caller's evidence (inlined, the shallow one was
-    /// built aside and copied over, a `rep movsq` of eleven words).
-    #[inline(never)]
+    /// the calls where it says something.  Left to the compiler to inline:
+    /// inlined, the shallow capture is built aside and copied into the
+    /// caller's evidence (a `rep movsq` of eleven words), and yet on a tmpfs
+    /// mount and unmount that came to 38 fewer instructions than a call.
     pub(crate) fn capture_if(regs: &Regs, caller: usize, stack: bool) -> Self {
         if stack {
             Self::capture_regs(regs, caller)
