@@ -65,9 +65,17 @@ unsigned long rl_regs_return_value(struct pt_regs *regs)
 	return regs_return_value(regs);
 }
 
-struct kretprobe *rl_kretprobe_instance(struct kretprobe_instance *ri, void **data)
+/*
+ * A return handler finds its instance's scratch space without a call: at
+ * the end of the instance, right after its fixed members (see
+ * kprobe::instance_data).  The Rust side knows the struct's size from
+ * bindgen; this says the space starts there, on every kernel we build for.
+ */
+static_assert(offsetof(struct kretprobe_instance, data) ==
+	      sizeof(struct kretprobe_instance));
+
+struct kretprobe *rl_get_kretprobe(struct kretprobe_instance *ri)
 {
-	*data = ri->data;
 	return get_kretprobe(ri);
 }
 

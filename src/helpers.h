@@ -28,11 +28,10 @@ unsigned long rl_regs_get_kernel_argument(struct pt_regs *regs, unsigned int n);
 unsigned long rl_regs_return_value(struct pt_regs *regs);
 
 /*
- * get_kretprobe(): the kretprobe an instance belongs to; and, in *data, the
- * instance's scratch space (ri->data, data_size bytes).  One call for both,
- * since every kretprobe hit needs both.
+ * get_kretprobe(): the kretprobe an instance belongs to (an RCU-checked
+ * read through the instance's rethook, which bindgen cannot see into).
  */
-struct kretprobe *rl_kretprobe_instance(struct kretprobe_instance *ri, void **data);
+struct kretprobe *rl_get_kretprobe(struct kretprobe_instance *ri);
 
 /*
  * At a probed function's first instruction, the address it will return to:
