@@ -396,6 +396,11 @@ impl Locked {
 }
 
 /// The tables, shared by the handlers without the ledger's lock.
+///
+/// # Invariants
+///
+/// `devs` has `MAX_BDEVS` slots and `opens` `MAX_OPENS`, from [`Table::new`]
+/// on: neither grows nor shrinks.
 pub(crate) struct Table {
     devs: KVVec<DevSlot>,
     opens: KVVec<OpenSlot>,
@@ -435,6 +440,7 @@ impl Table {
         for _ in 0..MAX_OPENS {
             opens.push(OpenSlot::new(), GFP_KERNEL)?;
         }
+        // INVARIANT: Both were filled to their caps just above.
         Ok(Self {
             devs,
             opens,
@@ -443,6 +449,22 @@ impl Table {
             held: [const { AtomicU64::new(0) }; HELD_WORDS],
             held_words: AtomicU64::new(0),
         })
+    }
+
+    /// Device slot `i` (modulo the cap), without a bounds check: the
+    /// handlers index the slots on every open and close of a block device.
+    #[inline(always)]
+    fn dev_slot(&self, i: usize) -> &DevSlot {
+        // SAFETY: `devs` has `MAX_BDEVS` slots (type invariants).
+        unsafe { self.devs.get_unchecked(i % MAX_BDEVS) }
+    }
+
+    /// Open slot `i` (modulo the cap), without a bounds check, as
+    /// [`Self::dev_slot`].
+    #[inline(always)]
+    fn open_slot(&self, i: usize) -> &OpenSlot {
+        // SAFETY: `opens` has `MAX_OPENS` slots (type invariants).
+        unsafe { self.opens.get_unchecked(i % MAX_OPENS) }
     }
 
     /// Forgets everything.  A reset is a moment, not a barrier, for the
@@ -474,17 +496,17 @@ impl Table {
 
     /// A copy of device record `i`.
     pub(crate) fn dev_at(&self, locked: &Locked, i: usize) -> Bdev {
-        self.devs[i].read(locked)
+        self.dev_slot(i).read(locked)
     }
 
     /// A copy of open `j`.
     pub(crate) fn open_at(&self, j: usize) -> Open {
-        self.opens[j].read()
+        self.open_slot(j).read()
     }
 
     /// The record of device `dev`, if made.
     pub(crate) fn find_dev(&self, locked: &Locked, dev: u32) -> Option<Bdev> {
-        self.dev_index(dev).map(|i| self.devs[i].read(locked))
+        self.dev_index(dev).map(|i| self.dev_slot(i).read(locked))
     }
 
     /// The slot of device `dev`'s record, if made: a scan of all of them.
@@ -504,7 +526,7 @@ impl Table {
                 self.dropped.fetch_add(1, Ordering::Relaxed);
                 continue;
             };
-            let d = &self.devs[i];
+            let d = self.dev_slot(i);
             if new {
                 // SAFETY: The lock is held (`locked`; type invariants).
                 // Named, but not matched by owner: the next probed open
@@ -546,7 +568,7 @@ impl Table {
             while bits != 0 {
                 let b = bits.trailing_zeros() as usize;
                 bits &= bits - 1;
-                let o = &self.opens[w * 64 + b];
+                let o = self.open_slot(w * 64 + b);
                 // Checked first, so that a slot reused by an unmarked open
                 // is not copied.
                 if !o.held_by_sb.load(Ordering::Relaxed) {
@@ -579,7 +601,7 @@ impl Table {
     /// puts it if it can.
     #[inline(always)]
     pub(crate) fn dev(&self, info: &BdevInfo) -> Option<&DevSlot> {
-        let d = &self.devs[self.last_dev.load(Ordering::Relaxed) % MAX_BDEVS];
+        let d = self.dev_slot(self.last_dev.load(Ordering::Relaxed));
         if d.is(info.dev, info.owner as usize) {
             return Some(d);
         }
@@ -590,7 +612,7 @@ impl Table {
     fn dev_hashed(&self, info: &BdevInfo) -> Option<&DevSlot> {
         let mut i = Self::dev_hash(info.dev);
         for _ in 0..DEV_PROBE {
-            let d = &self.devs[i];
+            let d = self.dev_slot(i);
             if d.is(info.dev, info.owner as usize) {
                 self.last_dev.store(i, Ordering::Relaxed);
                 return Some(d);
@@ -610,8 +632,8 @@ impl Table {
         let h = Self::dev_hash(dev);
         let i = (0..MAX_BDEVS)
             .map(|k| (h + k) % MAX_BDEVS)
-            .find(|&i| self.devs[i].key.load(Ordering::Acquire) == 0)?;
-        self.devs[i].make(locked, dev);
+            .find(|&i| self.dev_slot(i).key.load(Ordering::Acquire) == 0)?;
+        self.dev_slot(i).make(locked, dev);
         Some((i, true))
     }
 
@@ -622,7 +644,7 @@ impl Table {
     #[inline(never)]
     pub(crate) fn dev_slow(&self, locked: &mut Locked, info: &BdevInfo) -> Option<&DevSlot> {
         let (i, _) = self.dev_record(locked, info.dev)?;
-        let d = &self.devs[i];
+        let d = self.dev_slot(i);
         if d.owner.load(Ordering::Relaxed) != info.owner as usize {
             let mut name = [0u8; 32];
             // SAFETY: `info.bdev` is open and its driver's module live (see
@@ -670,7 +692,7 @@ impl Table {
         }
         let mut i = Self::hash(file);
         for _ in 0..MAX_PROBE {
-            let o = &self.opens[i];
+            let o = self.open_slot(i);
             // Acquire: a slot seen claimed is seen marked, and so is it by
             // a lookup that comes after this open.
             if o.file.load(Ordering::Acquire) == 0 {
@@ -694,7 +716,7 @@ impl Table {
     fn find_open(&self, file: usize) -> Option<usize> {
         let mut i = Self::hash(file);
         for _ in 0..MAX_PROBE {
-            let o = &self.opens[i];
+            let o = self.open_slot(i);
             if o.file.load(Ordering::Acquire) == file {
                 return Some(i);
             }
@@ -712,7 +734,7 @@ impl Table {
     /// taken by an open recorded without the lock, unmarks it.
     pub(crate) fn record_close(&self, file: usize) -> bool {
         self.find_open(file)
-            .is_some_and(|i| self.opens[i].free(file))
+            .is_some_and(|i| self.open_slot(i).free(file))
     }
 }
 
