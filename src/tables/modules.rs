@@ -53,6 +53,8 @@ use kernel::{c_str, ffi, prelude::*};
 pub(crate) const MAX_MODULES: usize = 256;
 /// Distinct (module, call site) pairs it can count.
 pub(crate) const MAX_SITES: usize = 2048;
+// A site's index fits in the low 16 bits of a `ModSlot::last_site` entry.
+const _: () = assert!(MAX_SITES <= 1 << 16);
 /// Names `modules=` can list.
 pub(crate) const MAX_FILTER: usize = 8;
 /// The kernel's `MODULE_NAME_LEN`.
@@ -104,6 +106,11 @@ struct ModSlot {
     flag: UnsafeCell<(Evidence, i64)>,
     refused: AtomicU32,
     refused_at: AtomicU64,
+    /// The call sites of this module's last get (`[0]`) and last put
+    /// (`[1]`), as [`site_cache`] encodes them, or 0: a module's gets and
+    /// puts mostly come from one site each time, which is then found
+    /// without hashing.
+    last_site: [AtomicU64; 2],
 }
 
 /// Claims a cell that nobody has written (`CELL_NONE` to `CELL_WRITING`):
@@ -159,6 +166,7 @@ impl ModSlot {
         flag: UnsafeCell::new((Evidence::EMPTY, 0)),
         refused: AtomicU32::new(0),
         refused_at: AtomicU64::new(0),
+        last_site: [const { AtomicU64::new(0) }; 2],
     };
 
     /// The module's name, once it is known.
@@ -308,7 +316,42 @@ fn name_bytes<const N: usize>(n: &Name<N>) -> &[u8] {
     }
 }
 
+/// A cache entry for [`ModSlot::last_site`]: the low 48 bits of the call
+/// site `ip` (all a key keeps) above site index `i`.  No kernel address
+/// has its low 48 bits zero, so 0 matches no call site.
+fn site_cache(ip: usize, i: usize) -> u64 {
+    ((ip as u64) << 16) | i as u64
+}
+
+/// Counts a get (`get`) or put at call site `ip` of the module in slot
+/// `slot`: at the site this module's last get or put came from, if it is
+/// `ip`, else at the site found or made by [`site_for`].  A site, once made,
+/// keeps its key until [`reset`], which clears the caches too, so an index
+/// cached for `ip` stays right.
 fn count_site(slot: usize, ip: usize, get: bool) {
+    let cache = &MODS[slot % MAX_MODULES].last_site[usize::from(!get)];
+    let c = cache.load(Ordering::Relaxed);
+    let i = if (c ^ site_cache(ip, 0)) >> 16 == 0 {
+        (c & 0xffff) as usize
+    } else {
+        let Some(i) = site_for(slot, ip) else {
+            DROPPED_SITES.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        cache.store(site_cache(ip, i), Ordering::Relaxed);
+        i
+    };
+    let s = &SITES[i % MAX_SITES];
+    if get {
+        s.gets.fetch_add(1, Ordering::Relaxed);
+    } else {
+        s.puts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The index of the site of call site `ip` of the module in slot `slot`,
+/// claimed if there is none, or `None` if the table is full.
+fn site_for(slot: usize, ip: usize) -> Option<usize> {
     let key = ((slot as u64 + 1) << 48) | (ip as u64 & ADDR_MASK);
     let mut i = ((key.wrapping_mul(0x9e37_79b9_7f4a_7c15)) >> 53) as usize % MAX_SITES;
     for _ in 0..MAX_SITES {
@@ -320,16 +363,11 @@ fn count_site(slot: usize, ip: usize, get: bool) {
                 .compare_exchange(0, key, Ordering::Relaxed, Ordering::Relaxed);
         }
         if s.key.load(Ordering::Relaxed) == key {
-            if get {
-                s.gets.fetch_add(1, Ordering::Relaxed);
-            } else {
-                s.puts.fetch_add(1, Ordering::Relaxed);
-            }
-            return;
+            return Some(i);
         }
         i = (i + 1) % MAX_SITES;
     }
-    DROPPED_SITES.fetch_add(1, Ordering::Relaxed);
+    None
 }
 
 fn counting() -> bool {
@@ -615,6 +653,9 @@ pub(crate) fn reset() {
         s.tracked.store(true, Ordering::Relaxed);
         s.refused.store(0, Ordering::Relaxed);
         s.refused_at.store(0, Ordering::Relaxed);
+        for c in &s.last_site {
+            c.store(0, Ordering::Relaxed);
+        }
         s.key.store(0, Ordering::Release);
     }
     for s in SITES.iter() {
