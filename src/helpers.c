@@ -68,8 +68,9 @@ unsigned long rl_regs_return_value(struct pt_regs *regs)
 /*
  * A return handler finds its instance's scratch space without a call: at
  * the end of the instance, right after its fixed members (see
- * kprobe::instance_data).  The Rust side knows the struct's size from
- * bindgen; this says the space starts there, on every kernel we build for.
+ * kprobe::instance_data).  The Rust side steps over the struct's size as
+ * bindgen gives it, which is C's; this checks, on every kernel we build
+ * for, that C puts the space right there and not inside trailing padding.
  */
 static_assert(offsetof(struct kretprobe_instance, data) ==
 	      sizeof(struct kretprobe_instance));
@@ -124,6 +125,8 @@ int rl_current_task(char *comm)
 	 * One call for both, since every evidence takes both.
 	 */
 	BUILD_BUG_ON(sizeof(current->comm) != TASK_COMM_LEN);
+	/* The Rust callers' buffers are 16 bytes, and taken as written whole. */
+	BUILD_BUG_ON(TASK_COMM_LEN != 16);
 	memcpy(comm, current->comm, TASK_COMM_LEN);
 	return task_pid_nr(current);
 }

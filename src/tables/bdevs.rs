@@ -494,12 +494,12 @@ impl Table {
         self.dropped.load(Ordering::Relaxed)
     }
 
-    /// A copy of device record `i`.
+    /// A copy of device record `i` (modulo the cap).
     pub(crate) fn dev_at(&self, locked: &Locked, i: usize) -> Bdev {
         self.dev_slot(i).read(locked)
     }
 
-    /// A copy of open `j`.
+    /// A copy of open `j` (modulo the cap).
     pub(crate) fn open_at(&self, j: usize) -> Open {
         self.open_slot(j).read()
     }

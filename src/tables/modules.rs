@@ -317,8 +317,8 @@ fn name_bytes<const N: usize>(n: &Name<N>) -> &[u8] {
 }
 
 /// A cache entry for [`ModSlot::last_site`]: the low 48 bits of the call
-/// site `ip` (all a key keeps) above site index `i`.  No kernel address
-/// has its low 48 bits zero, so 0 matches no call site.
+/// site `ip` (all a key keeps) above site index `i`.  No call site (kernel
+/// or module text) has its low 48 bits zero, so 0 matches none.
 fn site_cache(ip: usize, i: usize) -> u64 {
     ((ip as u64) << 16) | i as u64
 }
