@@ -60,6 +60,13 @@ t_ok "all three unmount" umount "$work/c" "$work/b" "$work/a"
 sleep 0.5
 t_ok "both superblocks shut down" \
 	bash -c "grep -q 'event=shutdown sb=$sb ' $RL_DBG/events && grep -q 'event=shutdown sb=$sb2 ' $RL_DBG/events"
+# The last reference goes by deactivate_super, which hands it on to
+# deactivate_locked_super: one release event with s_active=1, then the
+# shutdown; the handing on is not an event of its own (t15 sees a thaw's).
+diag "$(grep "sb=$sb " "$RL_DBG/events")"
+t_ok "the last release is a release event with s_active=1" \
+	grep -qE "event=release sb=$sb .*s_active=1 " "$RL_DBG/events"
+t_ok "and not also a final_release event" test "$(events_of "$sb" final_release)" = 0
 t_ok "nothing flagged" no_leaks
 t_ok "rmmod succeeds" rl_unload
 rm -rf "$work"

@@ -21,7 +21,7 @@ use crate::{
     tables::{events::Kind, superblocks::Snapshot},
     wrappers::{
         bindings,
-        evidence::{in_mount_syscall, is_err_or_null, Evidence, SiteClass},
+        evidence::{in_mount_syscall, is_err_or_null, CallSites, Evidence, SiteClass},
         kprobe::{entry_handler, return_handler, ProbeData, Regs},
         probes::{Candidate, Spec},
     },
@@ -290,6 +290,9 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
 
 static MOUNT_RELEASE: SiteClass = SiteClass::new();
 static CONTEXT_RELEASE: SiteClass = SiteClass::new();
+/// The sites `deactivate_super` returns to (see `on_deactivate_locked_super`).
+static RELEASE_CALLERS: CallSites = CallSites::new();
+static IN_DEACTIVATE_SUPER: SiteClass = SiteClass::new();
 
 /// Whether a call to `deactivate_super` from `caller` drops a struct mount's
 /// reference: `cleanup_mnt` does, wherever the compiler inlined it.
@@ -313,6 +316,7 @@ fn on_deactivate_super(regs: &Regs) {
         return;
     }
     let caller = regs.entry_return_address();
+    RELEASE_CALLERS.add(caller);
     let mount_release = is_mount_release(caller);
     // A mount's release always comes the same way (task work or a kworker
     // running `cleanup_mnt`), and so does the one every mount(2) makes when
@@ -371,11 +375,25 @@ fn sb_call(regs: &Regs) -> Option<(&'static Ledger, usize)> {
 /// The last one (`s_active` 1) shuts the superblock down; others come from
 /// `thaw_super` (the freeze's reference) or a mount that found an existing
 /// superblock (`get_tree_bdev`, `vfs_get_super`).
+///
+/// `deactivate_super` calls it for the last reference, and its release's
+/// event (with `s_active` 1) and the shutdown's that follows say all that a
+/// `final_release` event would, so only other callers' calls are kept as
+/// events (and this one costs a mount and unmount no lock, clock or event).
+/// Both kernels we build for make that call a tail call (a `jmp`): it
+/// returns where the call to `deactivate_super` would, to a call site that
+/// `on_deactivate_super` added to [`RELEASE_CALLERS`].  A kernel that keeps
+/// it a call (frame pointers) returns into `deactivate_super` itself.  A
+/// site the set forgot only costs the event.
 fn on_deactivate_locked_super(regs: &Regs) {
+    let caller = regs.entry_return_address();
+    if RELEASE_CALLERS.has(caller) || IN_DEACTIVATE_SUPER.is(caller, &[b"deactivate_super"]) {
+        return;
+    }
     let Some((l, sb)) = sb_call(regs) else {
         return;
     };
-    let ev = Evidence::capture_shallow(regs.entry_return_address());
+    let ev = Evidence::capture_shallow(caller);
     let now = ev.time;
     // SAFETY: The caller holds `s_umount` and the reference it drops.
     let s_active = unsafe { Snapshot::read(sb) }.s_active;

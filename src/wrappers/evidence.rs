@@ -398,6 +398,44 @@ impl SiteClass {
     }
 }
 
+/// A small lock-free set of return addresses one probe saw, for another
+/// probe to ask whether a call returns to the same place.  Direct-mapped
+/// and lossy: a site that shares its slot with another is forgotten, so
+/// [`CallSites::has`] may say no for a site added, but never says yes for
+/// one that was not.
+pub(crate) struct CallSites {
+    keys: [core::sync::atomic::AtomicUsize; 32],
+}
+
+impl CallSites {
+    /// An empty set.
+    pub(crate) const fn new() -> Self {
+        Self {
+            keys: [const { core::sync::atomic::AtomicUsize::new(0) }; 32],
+        }
+    }
+
+    fn slot(&self, addr: usize) -> &core::sync::atomic::AtomicUsize {
+        &self.keys[(addr >> 2) % self.keys.len()]
+    }
+
+    /// Adds `addr`, a return address (never 0).  Stores only a new site, so
+    /// that handlers hitting a known one do not write a shared line.
+    pub(crate) fn add(&self, addr: usize) {
+        use core::sync::atomic::Ordering;
+        let slot = self.slot(addr);
+        if slot.load(Ordering::Relaxed) != addr {
+            slot.store(addr, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `addr` was added and not forgotten since.
+    pub(crate) fn has(&self, addr: usize) -> bool {
+        use core::sync::atomic::Ordering;
+        addr != 0 && self.slot(addr).load(Ordering::Relaxed) == addr
+    }
+}
+
 /// Whether `addr` is an error pointer or NULL, like C's `IS_ERR_OR_NULL`.
 pub(crate) fn is_err_or_null(addr: usize) -> bool {
     addr == 0 || addr >= (-(kernel::bindings::MAX_ERRNO as isize)) as usize
