@@ -176,6 +176,7 @@ impl OpenSlot {
         let d =
             unsafe { core::ptr::read_volatile(self.data.get().cast::<MaybeUninit<OpenData>>()) };
         let down = self.holder_down.load(Ordering::Relaxed);
+        let marked = self.held_by_sb.load(Ordering::Relaxed);
         // Orders the copy before the second reads, as `smp_rmb()` does in
         // `read_seqcount_retry`.
         fence(Ordering::Acquire);
@@ -189,7 +190,12 @@ impl OpenSlot {
             used: true,
             dev: d.dev,
             holder: d.holder,
-            holder_down: down,
+            // Only a marked open's time is its own.  A shutdown that found
+            // this slot's earlier open may store its time after the slot
+            // was taken by an open recorded without the lock, which no
+            // shutdown marks (see `Table::holder_shut_down`): read as its
+            // own, that open would look held by a superblock shut down.
+            holder_down: if marked { down } else { 0 },
             ev: d.ev,
         }
     }
@@ -552,8 +558,8 @@ impl Table {
     /// open can be recorded meanwhile, so none loses its mark.  For the same
     /// reason, an open found held by `sb` here is replaced, before the time
     /// is stored, only by an open recorded without the lock, which no
-    /// shutdown marks: the time stays there, unread (see `holder_state` in
-    /// `join::bdevs_file`), until the slot's next claim.
+    /// shutdown marks: the time stays there, unread (`OpenSlot::read` gives
+    /// an unmarked open no shutdown time), until the slot's next claim.
     ///
     /// An open whose superblock already shut down keeps that time: a
     /// superblock shuts down once, and one made since at the same address
