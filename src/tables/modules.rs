@@ -574,6 +574,13 @@ fn module_coming(m: *mut bindings::module) {
         s.baseline.store(rc, Ordering::Relaxed);
         s.based
             .store(if exact { CELL_EXACT } else { CELL_SET }, Ordering::Release);
+        // A filter that excluded the module meanwhile could not take the
+        // exactness away from a cell being written: with `set_filter`'s
+        // fence, either it sees `EXACT` now or this sees `tracked` false.
+        fence(Ordering::SeqCst);
+        if exact && !s.tracked.load(Ordering::Relaxed) {
+            s.lose_exactness();
+        }
     }
     // No GOING notification can run before this one returns: it follows
     // COMING on the loader's own failure paths, or a `delete_module`, which
@@ -621,6 +628,12 @@ pub(crate) fn set_filter(names: Option<&[&[u8]]>) {
                 s.lose_exactness();
             }
             s.tracked.store(want, Ordering::Release);
+            if !want {
+                // Again after it, for a baseline being written meanwhile
+                // (`module_coming`'s fence pairs with this one).
+                fence(Ordering::SeqCst);
+                s.lose_exactness();
+            }
         }
     }
 }
@@ -670,6 +683,15 @@ pub(crate) fn reset() {
     // reads the new key, not one from before the reset.
     // SAFETY: As above.
     unsafe { bindings::synchronize_rcu() };
+    // A module unloaded during the reset was marked gone in its old slot
+    // after the first loop, and a module that claims that slot afterwards
+    // would never be learned live (`learn` only moves `LIFE_UNKNOWN`).  No
+    // slot is claimed now (every key is 0, and nothing claims one while
+    // resetting), and every notification that could have read an old key
+    // has returned: each slot starts unknown again, as a new claim expects.
+    for s in MODS.iter() {
+        s.life.store(LIFE_UNKNOWN, Ordering::SeqCst);
+    }
     RESETTING.store(false, Ordering::Release);
 }
 
