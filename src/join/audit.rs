@@ -83,7 +83,12 @@ pub(crate) unsafe extern "C" fn audit_work(_work: *mut bindings::work_struct) {
     if walk_due(l) {
         audit(l);
     } else {
-        // The handlers' clock still takes a new anchor every period.
+        // The handlers' clock still takes a new anchor every period, with
+        // the audit lock held: an audit a read started meanwhile compares
+        // its times before it takes its own anchor, which a new one in the
+        // middle would undo (see `clock`).  Audits never wait on a
+        // filesystem, so neither does this.
+        let _audit = l.audit_lock.lock();
         clock::sync();
     }
     if l.audit_running() {
@@ -242,6 +247,12 @@ unsafe extern "C" fn audit_one(sb: *mut bindings::super_block, arg: *mut c_void)
     let umount_locked = state & bindings::RL_SB_UMOUNT_LOCKED != 0;
     let walk = w.walk;
     let update = |inner: &mut Inner, i: usize, _now: u64| {
+        if born && !inner.sbs.recs[i].born {
+            // Listed before its filesystem filled it in: its block device
+            // and `s_id` were not set yet.
+            // SAFETY: `sb` is listed and `sb_lock` is held.
+            unsafe { inner.sbs.refresh_identity(i, true) };
+        }
         let r = &mut inner.sbs.recs[i];
         r.apply(&snap);
         r.born = born;
@@ -347,7 +358,7 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
     let n = l.sb_slots();
     // What each batch leaves for after its lock is dropped, cleared once
     // per walk rather than per batch (a kilobyte and a half each time).
-    let mut reports = [0usize; AUDIT_BATCH];
+    let mut reports = [(0usize, 0u64); AUDIT_BATCH];
     let mut no_hid = [(0usize, 0usize); AUDIT_BATCH];
     let mut suspects = [(0usize, 0usize, 0u32); AUDIT_BATCH];
     for start in (0..n).step_by(AUDIT_BATCH) {
@@ -389,8 +400,12 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
                     // at the next audit.
                     if matches!(r.state, State::ShutDown | State::Dying) {
                         let e = r.event(Kind::Freed, now, None, 0);
-                        inner.sbs.retire(i, now);
+                        let resolved = inner.sbs.retire(i, now);
                         inner.events.push(e);
+                        if resolved {
+                            let r = &inner.sbs.recs[i];
+                            inner.events.push(r.event(Kind::Resolved, now, None, 0));
+                        }
                     } else {
                         inner.sbs.set_state(i, State::Dying, now);
                         inner.sbs.unsettle();
@@ -422,17 +437,20 @@ pub(crate) fn audit_locked(l: &Ledger, types: &mut [usize]) {
             if explained {
                 inner.sbs.set_state(i, State::Held, now);
             } else {
+                // How long it stalled, taken now: the copy printed below may
+                // be of a record mounted again meanwhile, whose start is 0.
+                let stalled_ms = now.saturating_sub(r.no_mounts_since) / 1_000_000;
                 let t = flag(r, now);
                 note_transition(r, t, now, &mut inner.events);
-                reports[nreports] = i;
+                reports[nreports] = (i, stalled_ms);
                 nreports += 1;
             }
         }
         // Printed with the lock dropped, from a copy: the record may have
         // moved on meanwhile, which the printed line can only trail.
-        for &i in &reports[..nreports] {
+        for &(i, stalled_ms) in &reports[..nreports] {
             if let Some(r) = l.sb_record(i) {
-                report_leak(&r, now.saturating_sub(r.no_mounts_since) / 1_000_000);
+                report_leak(&r, stalled_ms);
             }
         }
         for &(i, sb) in &no_hid[..nno_hid] {
@@ -495,7 +513,7 @@ fn mark_all_busy(l: &Ledger, fstype: &[u8], now: u64, ev: &Evidence, kind: Kind)
             continue;
         }
         r.busy_at = now;
-        r.busy_count += 1;
+        r.busy_count = r.busy_count.saturating_add(1);
         let e = r.event(kind, now, Some(ev), r.s_active);
         inner.events.push(e);
     }

@@ -206,11 +206,11 @@ fn acquired(l: &Ledger, sb: usize, kind: Kind, ev: Evidence) {
         let r = &mut inner.sbs.recs[i];
         // A record made just now counted this mount already.
         if r.first_seen != now {
-            r.mounts += 1;
+            r.mounts = r.mounts.saturating_add(1);
         }
         r.apply(&snap);
         r.acquires.push(id);
-        r.n_acquires += 1;
+        r.n_acquires = r.n_acquires.saturating_add(1);
         let t = inner.sbs.evaluate(i, now, grace);
         inner.sbs.recs[i].push_event(&mut inner.events, kind, now, Some(&ev), snap.s_active);
         if let Some(t) = t {
@@ -283,7 +283,7 @@ fn umount_exit(regs: &Regs, data: &ProbeData) {
     };
     let inner = &mut *inner;
     let r = &mut inner.sbs.recs[i];
-    r.unmounted += 1;
+    r.unmounted = r.unmounted.saturating_add(1);
     r.last_umount = now;
     r.push_event(&mut inner.events, Kind::Umount, now, Some(&ev), r.s_active);
 }
@@ -339,7 +339,7 @@ fn on_deactivate_super(regs: &Regs) {
         // The reference is dropped right after this handler returns.
         r.s_active = snap.s_active - 1;
         r.releases.push(id);
-        r.n_releases += 1;
+        r.n_releases = r.n_releases.saturating_add(1);
         let t = inner.sbs.evaluate(i, now, grace);
         inner.sbs.recs[i].push_event(
             &mut inner.events,
@@ -355,8 +355,10 @@ fn on_deactivate_super(regs: &Regs) {
     let Some(mut inner) = l.inner.try_lock() else {
         return;
     };
+    // The caller holds a reference, so the superblock is alive: a record
+    // shut down at its address is an earlier superblock's.
     // SAFETY: The caller of `deactivate_super` holds the reference it drops.
-    unsafe { with_record(&mut inner, sb, &snap, false, false, false, ev.time, update) };
+    unsafe { with_record(&mut inner, sb, &snap, true, false, false, ev.time, update) };
 }
 
 /// For a kprobe on a function whose first argument is a superblock: the

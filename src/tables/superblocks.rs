@@ -376,6 +376,10 @@ pub(crate) struct Record {
     pub(crate) stalled: u64,
     pub(crate) releases: SiteRing,
     pub(crate) acquires: SiteRing,
+    /// Releases and acquisitions seen.  These and the other counts of a
+    /// record that only grow (`busy_count`, `mounts`, `unmounted`) saturate:
+    /// a root filesystem's can pass 2^32 in weeks of container churn, and an
+    /// overflow check that fired in a handler would panic with the lock held.
     pub(crate) n_releases: u32,
     pub(crate) n_acquires: u32,
     /// When an unmount or export was last refused while it existed, or 0.
@@ -867,12 +871,21 @@ impl Table {
     }
 
     /// Marks a record freed, drops it from the index and keeps it for display
-    /// within the `KEEP_*` limits.
-    pub(crate) fn retire(&mut self, slot: usize, now: u64) {
+    /// within the `KEEP_*` limits.  A flagged record not resolved yet is
+    /// resolved now: its superblock is gone, whether or not a probe saw its
+    /// shutdown (a handler that gave up the lock, or a missed hit, would
+    /// otherwise leave it shown as leaked until 256 more were retired).
+    /// Returns whether it resolved one, for a caller that keeps events.
+    pub(crate) fn retire(&mut self, slot: usize, now: u64) -> bool {
         // Freed first: a rebuild inside `index_remove` must not put it back.
         let r = &mut self.recs[slot];
         r.set_state(State::Freed, now);
         r.freed = now;
+        let resolved = r.flagged != 0 && !r.resolved;
+        if resolved {
+            r.resolved = true;
+            r.stalled = now.saturating_sub(r.stall_start());
+        }
         self.index_remove(slot);
         let r = &self.recs[slot];
         if r.flagged != 0 {
@@ -890,12 +903,13 @@ impl Table {
                 }
             }
         }
+        resolved
     }
 
     /// The record of `sb`, made if there is none.  `alive` says the caller
-    /// just saw `sb` mounted or listed, so a `ShutDown` record for the same
-    /// address belongs to an earlier superblock that was freed and whose
-    /// memory was reused.  Returns the slot and whether it is new, or `None`
+    /// just saw `sb` mounted or listed with references, or holds one, so a
+    /// `ShutDown` or `Dying` record for the same address belongs to an
+    /// earlier superblock that was freed and whose memory was reused.  Returns the slot and whether it is new, or `None`
     /// when the table is full of live superblocks (counted in `dropped`).
     ///
     /// A new record reads its identity: with [`Identity::read_listed`] when
@@ -915,12 +929,16 @@ impl Table {
         now: u64,
     ) -> Option<(usize, bool)> {
         if let Some(i) = self.find(sb) {
-            if !(alive && self.recs[i].state == State::ShutDown) {
-                if !listed && self.recs[i].id.disk_module.is(b"?") {
-                    // Made by the audit, which does not follow `s_bdev`;
-                    // this caller holds a reference and may.
+            // A record dying (no reference left) is as stale as one shut
+            // down: its shutdown's hit may have been given up or missed.
+            if !(alive && matches!(self.recs[i].state, State::ShutDown | State::Dying)) {
+                if !listed && (self.recs[i].id.disk_module.is(b"?") || !self.recs[i].born) {
+                    // Made by the audit, which does not follow `s_bdev`, or
+                    // which listed it before its filesystem filled it in
+                    // (no block device yet, `s_id` still the type's name);
+                    // this caller holds a reference and may read it all.
                     // SAFETY: `sb` is live per the safety contract.
-                    self.recs[i].id = unsafe { Identity::read(sb, &mut self.builtin) };
+                    unsafe { self.refresh_identity(i, false) };
                 }
                 return Some((i, false));
             }
@@ -929,6 +947,8 @@ impl Table {
             // cleared: then this undercounts by one, and the walk that the
             // count calls for comes a little later.
             self.shut_down = self.shut_down.saturating_sub(1);
+            // Its resolution, if any, shows in `leaks`; the events go on
+            // with the new record's.
             self.retire(i, now);
         }
         let Some(i) = self.alloc_slot() else {
@@ -959,6 +979,24 @@ impl Table {
         self.recs[i].apply(snap);
         self.index_insert(sb, i);
         Some((i, true))
+    }
+
+    /// Reads record `i`'s identity again: with [`Identity::read_listed`]
+    /// when `listed`, else with [`Identity::read`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`Table::get`], for the record's superblock.
+    pub(crate) unsafe fn refresh_identity(&mut self, i: usize, listed: bool) {
+        let sb = self.recs[i].sb;
+        // SAFETY: Per the safety contract.
+        self.recs[i].id = unsafe {
+            if listed {
+                Identity::read_listed(sb, &mut self.builtin)
+            } else {
+                Identity::read(sb, &mut self.builtin)
+            }
+        };
     }
 
     pub(crate) fn push_site(&mut self, kind: Kind, s_active: i32, ev: &Evidence) -> u64 {
@@ -993,7 +1031,7 @@ impl Table {
         let id = self.push_site(Kind::HoldLeak, s_active, ev);
         let r = &mut self.recs[i];
         r.acquires.push(id);
-        r.n_acquires += 1;
+        r.n_acquires = r.n_acquires.saturating_add(1);
         if r.flagged == 0 {
             r.flagged = now;
             r.resolved = false;
@@ -1018,7 +1056,7 @@ impl Table {
             return None;
         }
         r.busy_at = now;
-        r.busy_count += 1;
+        r.busy_count = r.busy_count.saturating_add(1);
         Some(r.event(kind, now, Some(ev), r.s_active))
     }
 
