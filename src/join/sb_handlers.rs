@@ -378,27 +378,35 @@ fn sb_call(regs: &Regs) -> Option<(&'static Ledger, usize)> {
 /// `thaw_super` (the freeze's reference) or a mount that found an existing
 /// superblock (`get_tree_bdev`, `vfs_get_super`).
 ///
-/// `deactivate_super` calls it for the last reference, and its release's
-/// event (with `s_active` 1) and the shutdown's that follows say all that a
-/// `final_release` event would, so only other callers' calls are kept as
-/// events (and this one costs a mount and unmount no lock, clock or event).
-/// Both kernels we build for make that call a tail call (a `jmp`): it
-/// returns where the call to `deactivate_super` would, to a call site that
-/// `on_deactivate_super` added to [`RELEASE_CALLERS`].  A kernel that keeps
-/// it a call (frame pointers) returns into `deactivate_super` itself.  A
-/// site the set forgot only costs the event.
+/// `deactivate_super` calls it for the last reference (`s_active` 1), and
+/// its release's event (with `s_active` 1) and the shutdown's that follows
+/// say all that a `final_release` event would, so only other callers' calls
+/// are kept as events (and this one costs a mount and unmount no lock, clock
+/// or event).  Both kernels we build for make that call a tail call (a
+/// `jmp`): it returns where the call to `deactivate_super` would, to a call
+/// site that `on_deactivate_super` added to [`RELEASE_CALLERS`].  A kernel
+/// that keeps it a call (frame pointers) returns into `deactivate_super`
+/// itself.  A site the set forgot only costs the event; a call with more
+/// than one reference left (a thaw's) is always kept.
 fn on_deactivate_locked_super(regs: &Regs) {
-    let caller = regs.entry_return_address();
-    if RELEASE_CALLERS.has(caller) || IN_DEACTIVATE_SUPER.is(caller, &[b"deactivate_super"]) {
-        return;
-    }
     let Some((l, sb)) = sb_call(regs) else {
         return;
     };
+    let caller = regs.entry_return_address();
+    // SAFETY: The caller holds `s_umount` and the reference it drops; the
+    // count is an atomic_t, read once.
+    let s_active = unsafe {
+        core::ptr::read_volatile(
+            &raw const (*(sb as *const bindings::super_block)).s_active.counter,
+        )
+    };
+    if s_active <= 1
+        && (RELEASE_CALLERS.has(caller) || IN_DEACTIVATE_SUPER.is(caller, &[b"deactivate_super"]))
+    {
+        return;
+    }
     let ev = Evidence::capture_shallow(caller);
     let now = ev.time;
-    // SAFETY: The caller holds `s_umount` and the reference it drops.
-    let s_active = unsafe { Snapshot::read(sb) }.s_active;
     let kind = if s_active <= 1 {
         Kind::FinalRelease
     } else {

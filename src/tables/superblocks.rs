@@ -908,8 +908,8 @@ impl Table {
 
     /// The record of `sb`, made if there is none.  `alive` says the caller
     /// just saw `sb` mounted or listed with references, or holds one, so a
-    /// `ShutDown` or `Dying` record for the same address belongs to an
-    /// earlier superblock that was freed and whose memory was reused.  Returns the slot and whether it is new, or `None`
+    /// `ShutDown` record for the same address belongs to an earlier
+    /// superblock that was freed and whose memory was reused.  Returns the slot and whether it is new, or `None`
     /// when the table is full of live superblocks (counted in `dropped`).
     ///
     /// A new record reads its identity: with [`Identity::read_listed`] when
@@ -929,9 +929,14 @@ impl Table {
         now: u64,
     ) -> Option<(usize, bool)> {
         if let Some(i) = self.find(sb) {
-            // A record dying (no reference left) is as stale as one shut
-            // down: its shutdown's hit may have been given up or missed.
-            if !(alive && matches!(self.recs[i].state, State::ShutDown | State::Dying)) {
+            // Only a record shut down is stale.  One dying is not: a release
+            // handler marks the last reference dropped before the kernel
+            // drops it, after `s_umount` is taken, which a sync may hold for
+            // long; an audit meanwhile lists the superblock alive.  (If a
+            // shutdown's hit is given up or missed, the record stays dying
+            // and a new superblock at its address takes it over until a
+            // walk finds it gone.)
+            if !(alive && self.recs[i].state == State::ShutDown) {
                 if !listed && (self.recs[i].id.disk_module.is(b"?") || !self.recs[i].born) {
                     // Made by the audit, which does not follow `s_bdev`, or
                     // which listed it before its filesystem filled it in
@@ -947,8 +952,7 @@ impl Table {
             // cleared: then this undercounts by one, and the walk that the
             // count calls for comes a little later.
             self.shut_down = self.shut_down.saturating_sub(1);
-            // Its resolution, if any, shows in `leaks`; the events go on
-            // with the new record's.
+            // A record shut down was resolved by its shutdown, if flagged.
             self.retire(i, now);
         }
         let Some(i) = self.alloc_slot() else {

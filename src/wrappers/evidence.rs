@@ -398,6 +398,8 @@ impl SiteClass {
     }
 }
 
+static RETURN_HOOKS: SiteClass = SiteClass::new();
+
 /// A small lock-free set of return addresses one probe saw, for another
 /// probe to ask whether a call returns to the same place.  Direct-mapped
 /// and lossy: a site that shares its slot with another is forgotten, so
@@ -420,11 +422,24 @@ impl CallSites {
     }
 
     /// Adds `addr`, a return address (never 0).  Stores only a new site, so
-    /// that handlers hitting a known one do not write a shared line.
+    /// that handlers hitting a known one do not write a shared line.  A
+    /// return hook's trampoline is not added: a kretprobe, fprobe or the
+    /// function graph tracer that hooked the probed function's return
+    /// before this probe ran left its trampoline where the caller's return
+    /// address was, and every hooked function returns to it.
     pub(crate) fn add(&self, addr: usize) {
         use core::sync::atomic::Ordering;
         let slot = self.slot(addr);
-        if slot.load(Ordering::Relaxed) != addr {
+        if slot.load(Ordering::Relaxed) != addr
+            && !RETURN_HOOKS.is(
+                addr,
+                &[
+                    b"arch_rethook_trampoline",
+                    b"return_to_handler",
+                    b"__kretprobe_trampoline",
+                ],
+            )
+        {
             slot.store(addr, Ordering::Relaxed);
         }
     }
