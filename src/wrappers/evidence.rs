@@ -365,18 +365,33 @@ pub(crate) fn symbol_name(addr: usize, buf: &mut [u8; 64]) -> &[u8] {
     &buf[..n]
 }
 
+/// The words of a small direct-mapped cache keyed by text addresses, for
+/// [`SiteClass`] and [`CallSites`].
+struct AddrSlots([core::sync::atomic::AtomicUsize; 32]);
+
+impl AddrSlots {
+    const fn new() -> Self {
+        Self([const { core::sync::atomic::AtomicUsize::new(0) }; 32])
+    }
+
+    /// The word for `addr`.
+    fn slot(&self, addr: usize) -> &core::sync::atomic::AtomicUsize {
+        &self.0[(addr >> 2) % self.0.len()]
+    }
+}
+
 /// A small lock-free cache of "is this call site in one of these
 /// functions", so a probe handler looks a call site up in kallsyms once, not
 /// on every hit.  Direct-mapped; a collision only costs a lookup.
 pub(crate) struct SiteClass {
-    keys: [core::sync::atomic::AtomicUsize; 32],
+    keys: AddrSlots,
 }
 
 impl SiteClass {
     /// An empty cache.
     pub(crate) const fn new() -> Self {
         Self {
-            keys: [const { core::sync::atomic::AtomicUsize::new(0) }; 32],
+            keys: AddrSlots::new(),
         }
     }
 
@@ -385,7 +400,7 @@ impl SiteClass {
     /// top bit set, so nothing is lost) with the answer in bit 0.
     pub(crate) fn is(&self, addr: usize, names: &[&[u8]]) -> bool {
         use core::sync::atomic::Ordering;
-        let slot = &self.keys[(addr >> 2) % self.keys.len()];
+        let slot = self.keys.slot(addr);
         let key = addr << 1;
         let cached = slot.load(Ordering::Relaxed);
         if cached & !1 == key {
@@ -406,19 +421,15 @@ static RETURN_HOOKS: SiteClass = SiteClass::new();
 /// [`CallSites::has`] may say no for a site added, but never says yes for
 /// one that was not.
 pub(crate) struct CallSites {
-    keys: [core::sync::atomic::AtomicUsize; 32],
+    keys: AddrSlots,
 }
 
 impl CallSites {
     /// An empty set.
     pub(crate) const fn new() -> Self {
         Self {
-            keys: [const { core::sync::atomic::AtomicUsize::new(0) }; 32],
+            keys: AddrSlots::new(),
         }
-    }
-
-    fn slot(&self, addr: usize) -> &core::sync::atomic::AtomicUsize {
-        &self.keys[(addr >> 2) % self.keys.len()]
     }
 
     /// Adds `addr`, a return address (never 0).  Stores only a new site, so
@@ -429,7 +440,7 @@ impl CallSites {
     /// address was, and every hooked function returns to it.
     pub(crate) fn add(&self, addr: usize) {
         use core::sync::atomic::Ordering;
-        let slot = self.slot(addr);
+        let slot = self.keys.slot(addr);
         if slot.load(Ordering::Relaxed) != addr
             && !RETURN_HOOKS.is(
                 addr,
@@ -447,7 +458,7 @@ impl CallSites {
     /// Whether `addr` was added and not forgotten since.
     pub(crate) fn has(&self, addr: usize) -> bool {
         use core::sync::atomic::Ordering;
-        addr != 0 && self.slot(addr).load(Ordering::Relaxed) == addr
+        addr != 0 && self.keys.slot(addr).load(Ordering::Relaxed) == addr
     }
 }
 
