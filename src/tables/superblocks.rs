@@ -310,6 +310,24 @@ impl BuiltinTypes {
 }
 
 impl Identity {
+    /// [`Identity::read_listed`] when `listed`, else [`Identity::read`].
+    ///
+    /// # Safety
+    ///
+    /// As for [`Identity::read_listed`] when `listed`, else as for
+    /// [`Identity::read`].
+    #[inline(always)]
+    unsafe fn read_for(sb: usize, listed: bool, builtin: &mut BuiltinTypes) -> Self {
+        // SAFETY: Per the safety contract.
+        unsafe {
+            if listed {
+                Self::read_listed(sb, builtin)
+            } else {
+                Self::read(sb, builtin)
+            }
+        }
+    }
+
     /// Reads what names `sb` without following `s_bdev`, for the audit,
     /// which holds `sb_lock` but no reference: since 6.18 a superblock stays
     /// listed until its last passive reference, after `kill_block_super`
@@ -967,13 +985,7 @@ impl Table {
             gen: self.last_gen,
             // SAFETY: `sb` is live per the safety contract, and listed
             // under `sb_lock` when `listed`.
-            id: unsafe {
-                if listed {
-                    Identity::read_listed(sb, &mut self.builtin)
-                } else {
-                    Identity::read(sb, &mut self.builtin)
-                }
-            },
+            id: unsafe { Identity::read_for(sb, listed, &mut self.builtin) },
             state_since: now,
             first_seen: now,
             mounts_exact: snap.list != MountList::Many,
@@ -994,13 +1006,7 @@ impl Table {
     pub(crate) unsafe fn refresh_identity(&mut self, i: usize, listed: bool) {
         let sb = self.recs[i].sb;
         // SAFETY: Per the safety contract.
-        self.recs[i].id = unsafe {
-            if listed {
-                Identity::read_listed(sb, &mut self.builtin)
-            } else {
-                Identity::read(sb, &mut self.builtin)
-            }
-        };
+        self.recs[i].id = unsafe { Identity::read_for(sb, listed, &mut self.builtin) };
     }
 
     pub(crate) fn push_site(&mut self, kind: Kind, s_active: i32, ev: &Evidence) -> u64 {
