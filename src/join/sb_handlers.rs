@@ -433,11 +433,7 @@ fn on_generic_shutdown_super(regs: &Regs) {
     let inner = &mut *inner;
     inner.sbs.shut_down(i, now);
     let r = &mut inner.sbs.recs[i];
-    let resolved = r.flagged != 0 && !r.resolved;
-    if resolved {
-        r.resolved = true;
-        r.stalled = now.saturating_sub(r.stall_start());
-    }
+    let resolved = r.resolve(now);
     r.push_event(&mut inner.events, Kind::Shutdown, now, Some(&ev), 0);
     if resolved {
         r.push_event(&mut inner.events, Kind::Resolved, now, Some(&ev), 0);

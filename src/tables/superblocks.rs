@@ -434,6 +434,18 @@ impl Record {
         }
     }
 
+    /// Resolves a flagged record that is not resolved yet: its superblock
+    /// shut down or is gone.  Returns whether it did, for the caller's
+    /// `resolved` event.
+    pub(crate) fn resolve(&mut self, now: u64) -> bool {
+        let resolved = self.flagged != 0 && !self.resolved;
+        if resolved {
+            self.resolved = true;
+            self.stalled = now.saturating_sub(self.stall_start());
+        }
+        resolved
+    }
+
     pub(crate) fn set_state(&mut self, s: State, now: u64) {
         if self.state != s {
             self.state = s;
@@ -899,11 +911,7 @@ impl Table {
         let r = &mut self.recs[slot];
         r.set_state(State::Freed, now);
         r.freed = now;
-        let resolved = r.flagged != 0 && !r.resolved;
-        if resolved {
-            r.resolved = true;
-            r.stalled = now.saturating_sub(r.stall_start());
-        }
+        let resolved = r.resolve(now);
         self.index_remove(slot);
         let r = &self.recs[slot];
         if r.flagged != 0 {
